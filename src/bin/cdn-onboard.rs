@@ -1,0 +1,219 @@
+//! The operator CLI: send commands, show records, and run the consumer as a long-polling worker.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use cdn_onboard::cli::{send, status};
+use cdn_onboard::config::{Config, DEFAULT_RECORD_TTL_DAYS};
+use cdn_onboard::records::Table;
+use cdn_onboard::worker::{self, WorkerOptions};
+use cdn_onboard::{app, telemetry};
+
+#[derive(Parser)]
+#[command(name = "cdn-onboard", version, about = "Operate the cdn-onboard service: send commands, read records, run the worker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Put one command on the queue, from a JSON file (or - for stdin) or built from flags.
+    Send(SendArgs),
+    /// Show command records: one command, a site's commands, a distribution's target, or refused messages.
+    Status(StatusArgs),
+    /// Long-poll the queue and run each batch through the consumer, like the Lambda function.
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// A file holding the command's JSON body; `-` reads stdin. Sent as it is.
+    #[arg(long, conflicts_with_all = ["command_type", "site_id", "distribution_id"])]
+    file: Option<String>,
+    /// The command type, e.g. enable-log-delivery.
+    #[arg(long = "type", value_name = "TYPE")]
+    command_type: Option<String>,
+    /// The idempotency key; generated when absent.
+    #[arg(long)]
+    command_id: Option<String>,
+    #[arg(long)]
+    site_id: Option<String>,
+    #[arg(long)]
+    ims_org_id: Option<String>,
+    #[arg(long)]
+    account_id: Option<String>,
+    #[arg(long)]
+    distribution_id: Option<String>,
+    #[arg(long)]
+    requested_by: Option<String>,
+    /// Send even if the command breaks a contract rule (to exercise the consumer's refusals).
+    #[arg(long)]
+    unchecked: bool,
+    #[arg(long, env = "CDN_ONBOARD_QUEUE_URL")]
+    queue_url: String,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[arg(long, required_unless_present_any = ["invalid", "distribution_id"])]
+    site_id: Option<String>,
+    #[arg(long, requires = "site_id")]
+    command_id: Option<String>,
+    /// Show the target records of this distribution (with --account-id).
+    #[arg(long, requires = "account_id")]
+    distribution_id: Option<String>,
+    #[arg(long)]
+    account_id: Option<String>,
+    /// Show messages recorded under INVALID.
+    #[arg(long)]
+    invalid: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, env = "CDN_ONBOARD_TABLE")]
+    table: String,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Stop once the queue, delayed and in-flight messages included, stays empty for the grace period.
+    #[arg(long)]
+    drain: bool,
+    /// Seconds the queue must stay empty before --drain stops.
+    #[arg(long, default_value_t = 3)]
+    grace_secs: u64,
+    /// Deadline of each batch in seconds, like the Lambda function's timeout.
+    #[arg(long, default_value_t = 60)]
+    invocation_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init_human();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => run_send(args).await,
+        Command::Status(args) => run_status(args).await,
+        Command::Worker(args) => run_worker(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cdn-onboard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_send(args: SendArgs) -> Result<(), String> {
+    let body = match &args.file {
+        Some(path) => read_body(path)?,
+        None => send::build(&send::CommandFlags {
+            command_type: args.command_type.ok_or("--type is required without --file")?,
+            command_id: args.command_id,
+            site_id: args.site_id.ok_or("--site-id is required without --file")?,
+            ims_org_id: args.ims_org_id.ok_or("--ims-org-id is required without --file")?,
+            account_id: args.account_id.ok_or("--account-id is required without --file")?,
+            distribution_id: args.distribution_id,
+            requested_by: args.requested_by,
+        })
+        .to_string(),
+    };
+    if !args.unchecked {
+        send::check(&body).map_err(|reason| format!("not sent: {reason} (use --unchecked to send it anyway)"))?;
+    }
+    let sdk = app::sdk_config().await;
+    let message_id = send::send(&aws_sdk_sqs::Client::new(&sdk), &args.queue_url, &body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let command_id = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("commandId").and_then(|c| c.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    println!("sent commandId={command_id} messageId={message_id}");
+    Ok(())
+}
+
+fn read_body(path: &str) -> Result<String, String> {
+    if path == "-" {
+        let mut body = String::new();
+        std::io::stdin().read_to_string(&mut body).map_err(|e| format!("cannot read stdin: {e}"))?;
+        return Ok(body);
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+}
+
+async fn run_status(args: StatusArgs) -> Result<(), String> {
+    let sdk = app::sdk_config().await;
+    let table = Table {
+        client: aws_sdk_dynamodb::Client::new(&sdk),
+        name: args.table,
+        record_ttl: Duration::from_secs(DEFAULT_RECORD_TTL_DAYS * 86_400),
+    };
+    let failed = |e: cdn_onboard::records::StoreError| e.to_string();
+    if args.invalid {
+        let records = status::invalid(&table).await.map_err(failed)?;
+        return print(&records, args.json, status::invalid_table);
+    }
+    if let (Some(account), Some(distribution)) = (&args.account_id, &args.distribution_id) {
+        let records = status::target(&table, account, distribution).await.map_err(failed)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&records).expect("JSON values serialize"));
+        } else {
+            records.iter().for_each(|r| println!("{}", status::details(r)));
+        }
+        return Ok(());
+    }
+    let site = args.site_id.expect("clap requires --site-id here");
+    if let Some(command_id) = args.command_id {
+        let record = status::command(&table, &site, &command_id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| format!("no record for command {command_id} of site {site}"))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&record).expect("JSON values serialize"));
+        } else {
+            print!("{}", status::details(&record));
+        }
+        return Ok(());
+    }
+    let records = status::site(&table, &site).await.map_err(failed)?;
+    print(&records, args.json, status::command_table)
+}
+
+fn print(records: &[serde_json::Value], json: bool, table: fn(&[serde_json::Value]) -> String) -> Result<(), String> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(records).expect("JSON values serialize"));
+    } else {
+        print!("{}", table(records));
+    }
+    Ok(())
+}
+
+async fn run_worker(args: WorkerArgs) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let sdk = app::sdk_config().await;
+    let consumer = app::consumer(config, &sdk);
+    let options = WorkerOptions {
+        drain: args.drain,
+        grace: Duration::from_secs(args.grace_secs),
+        invocation: Duration::from_secs(args.invocation_secs),
+    };
+    eprintln!("worker: polling {}{}", consumer.queue.url, if args.drain { " until drained" } else { "" });
+    let totals = worker::run(&consumer, &options, |batch| {
+        eprintln!(
+            "worker: batch of {} handled, {} to retry (so far: {} messages, {} acknowledged, {} retried)",
+            batch.messages, batch.retried, batch.totals.messages, batch.totals.acknowledged, batch.totals.retried
+        );
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "worker: drained after {} batches: {} messages, {} acknowledged, {} retried",
+        totals.batches, totals.messages, totals.acknowledged, totals.retried
+    );
+    Ok(())
+}

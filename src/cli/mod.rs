@@ -1,0 +1,4 @@
+//! The operator CLI's commands; `src/bin/cdn-onboard.rs` parses the arguments and calls these.
+
+pub mod send;
+pub mod status;

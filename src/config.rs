@@ -1,0 +1,144 @@
+//! One typed struct from the environment, loaded once at start. A missing or malformed variable
+//! fails fast and names itself.
+
+use std::time::Duration;
+
+use crate::ids::AccountId;
+
+/// The connector role's name in customer accounts when `EDGE_OPTIMIZE_ROLE_NAME` is unset.
+pub const DEFAULT_ROLE_NAME: &str = "AdobeLLMOptimizerCloudFrontConnectorRole";
+/// Must equal the command queue's redrive `maxReceiveCount` (see `infra/cdn-onboard.yaml`).
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
+/// How many targets one batch works on at once.
+pub const DEFAULT_TARGET_CONCURRENCY: usize = 5;
+/// Command records live this long after their last write.
+pub const DEFAULT_RECORD_TTL_DAYS: u64 = 30;
+/// How long a message for a busy distribution waits before it comes back.
+pub const DEFAULT_BUSY_DELAY_SECS: u32 = 15;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `CDN_ONBOARD_TABLE`: the table of the contract's section 2.
+    pub table: String,
+    /// `CDN_ONBOARD_QUEUE_URL`: the command queue; busy messages are sent back to it.
+    pub queue_url: String,
+    /// `CDN_LOG_DELIVERY_DEST_ACCOUNT_ID`: the account holding the tenants' log destinations.
+    pub log_destination_account: AccountId,
+    /// `EDGE_OPTIMIZE_ROLE_NAME`: the connector role's name in customer accounts.
+    pub connector_role_name: String,
+    /// `CDN_ONBOARD_MAX_RECEIVE_COUNT`: the receive on which a retryable failure becomes
+    /// `RETRIES_EXHAUSTED`; equal to the queue's redrive setting.
+    pub max_receive_count: u32,
+    /// `CDN_ONBOARD_TARGET_CONCURRENCY`: distributions worked on at once within one batch.
+    pub target_concurrency: usize,
+    /// `CDN_ONBOARD_RECORD_TTL_DAYS`: how long records are kept after their last write.
+    pub record_ttl: Duration,
+    /// `CDN_ONBOARD_BUSY_DELAY_SECS`: how long a message for a busy distribution waits.
+    pub busy_delay_secs: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    #[error("{name} is malformed: {rule}")]
+    Malformed { name: &'static str, rule: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+
+        let log_destination_account = AccountId::parse(&required("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID")?)
+            .map_err(|rule| ConfigError::Malformed { name: "CDN_LOG_DELIVERY_DEST_ACCOUNT_ID", rule })?;
+        let max_receive_count = number(&get, "CDN_ONBOARD_MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT as u64, 1..=1000)? as u32;
+        let target_concurrency = number(&get, "CDN_ONBOARD_TARGET_CONCURRENCY", DEFAULT_TARGET_CONCURRENCY as u64, 1..=64)? as usize;
+        let ttl_days = number(&get, "CDN_ONBOARD_RECORD_TTL_DAYS", DEFAULT_RECORD_TTL_DAYS, 1..=3650)?;
+        let busy_delay_secs = number(&get, "CDN_ONBOARD_BUSY_DELAY_SECS", DEFAULT_BUSY_DELAY_SECS as u64, 0..=900)? as u32;
+        let connector_role_name = get("EDGE_OPTIMIZE_ROLE_NAME").unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
+        if !is_role_name(&connector_role_name) {
+            return Err(ConfigError::Malformed {
+                name: "EDGE_OPTIMIZE_ROLE_NAME",
+                rule: "must be an IAM role name: 1-64 characters of [A-Za-z0-9+=,.@_-]".to_owned(),
+            });
+        }
+
+        Ok(Self {
+            table: required("CDN_ONBOARD_TABLE")?,
+            queue_url: required("CDN_ONBOARD_QUEUE_URL")?,
+            log_destination_account,
+            connector_role_name,
+            max_receive_count,
+            target_concurrency,
+            record_ttl: Duration::from_secs(ttl_days * 24 * 3600),
+            busy_delay_secs,
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(name) else { return Ok(default) };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::Malformed {
+            name,
+            rule: format!("must be a whole number from {} to {}", range.start(), range.end()),
+        })
+}
+
+fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("CDN_ONBOARD_TABLE", "cdn-onboard"),
+        ("CDN_ONBOARD_QUEUE_URL", "http://localhost/q"),
+        ("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID", "444455556666"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_reference() {
+        let config = config(&BASE).unwrap();
+        assert_eq!(config.connector_role_name, DEFAULT_ROLE_NAME);
+        assert_eq!(config.max_receive_count, 5);
+        assert_eq!(config.record_ttl, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn missing_and_malformed_variables_name_themselves() {
+        assert_eq!(config(&BASE[..2]).unwrap_err(), ConfigError::Missing("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
+        let mut vars = BASE.to_vec();
+        vars.push(("CDN_ONBOARD_MAX_RECEIVE_COUNT", "five"));
+        let error = config(&vars).unwrap_err().to_string();
+        assert!(error.starts_with("CDN_ONBOARD_MAX_RECEIVE_COUNT is malformed"), "{error}");
+        let mut vars = BASE.to_vec();
+        vars[2].1 = "4444-5555-6666";
+        assert!(config(&vars).unwrap_err().to_string().contains("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
+    }
+}

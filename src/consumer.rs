@@ -1,0 +1,412 @@
+//! The batch consumer: one SQS batch in, one partial batch response out.
+//!
+//! A message's way through: parse → command record `accepted` → idempotency (payload hash, final
+//! status, a live claim elsewhere) → the distribution's lease → claim (`running`, one more
+//! attempt) → the command against the customer's account → `succeeded` or `failed`, or a retry.
+//! Messages for different distributions run concurrently (bounded); messages for the same
+//! distribution run one after the other, in batch order.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::{FutureExt, StreamExt};
+use tracing::Instrument;
+
+use crate::command::{self, Command, Identity, Parsed};
+use crate::config::Config;
+use crate::connector::Connector;
+use crate::error::{ErrorCode, Failure};
+use crate::execute::{execute, Executed};
+use crate::aws_calls::AwsCalls;
+use crate::queue::CommandQueue;
+use crate::records::{CommandKey, CommandRecord, Finish, Status, StoreError, Table};
+
+/// Time kept back from the invocation's deadline for the final record writes.
+const FINISHING_MARGIN: Duration = Duration::from_secs(5);
+
+/// What becomes of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done with: deleted from the queue.
+    Acknowledge,
+    /// Reported as a batch item failure: SQS delivers it again, or moves it to the dead-letter
+    /// queue after its last allowed receive.
+    Retry,
+}
+
+pub struct Consumer {
+    pub table: Table,
+    pub queue: CommandQueue,
+    pub connector: Connector,
+    pub config: Config,
+}
+
+impl Consumer {
+    /// Handles one batch. `deadline` is when the invocation must have answered; claims and leases
+    /// taken for its messages expire then.
+    pub async fn handle(&self, event: SqsEvent, deadline: SystemTime) -> SqsBatchResponse {
+        let groups = group_by_distribution(event.records);
+        let failed: Vec<String> = futures::stream::iter(groups)
+            .map(|group| self.handle_in_order(group, deadline))
+            .buffer_unordered(self.config.target_concurrency)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+
+    /// Handles one distribution's messages one after the other; returns the ids to retry.
+    async fn handle_in_order(&self, group: Vec<SqsMessage>, deadline: SystemTime) -> Vec<String> {
+        let mut failed = Vec::new();
+        for message in group {
+            let Some(message_id) = message.message_id.clone() else {
+                tracing::error!("an SQS record without a messageId cannot be acknowledged or retried; skipped");
+                continue;
+            };
+            let span = tracing::info_span!("message", message_id = %message_id, command_id = tracing::field::Empty);
+            // A panic while handling one message is contained to that message, which is retried.
+            let verdict = AssertUnwindSafe(self.handle_message(&message, &message_id, deadline).instrument(span))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(message_id = %message_id, "handling the message panicked; it will be retried");
+                    Verdict::Retry
+                });
+            if verdict == Verdict::Retry {
+                failed.push(message_id);
+            }
+        }
+        failed
+    }
+
+    /// Judges one message. Any store or queue failure makes it a retry: never lost.
+    pub async fn handle_message(&self, message: &SqsMessage, message_id: &str, deadline: SystemTime) -> Verdict {
+        let body = message.body.as_deref().unwrap_or("");
+        tracing::debug!(body_bytes = body.len(), "message received");
+        let result = match command::parse(body) {
+            Parsed::Unreadable { command_id, reason } => {
+                tracing::warn!(code = "INVALID_COMMAND", reason = %reason, "unreadable message recorded under INVALID");
+                self.record_invalid(message_id, ErrorCode::InvalidCommand, &reason, command_id.as_deref(), body)
+                    .await
+            }
+            Parsed::Refused { identity, failure } => {
+                tracing::Span::current().record("command_id", identity.command_id.as_str());
+                self.refuse(message_id, body, &identity, &failure).await
+            }
+            Parsed::Valid(command) => {
+                tracing::Span::current().record("command_id", command.command_id.as_str());
+                self.run(message, message_id, body, &command, deadline).await
+            }
+        };
+        result.unwrap_or_else(|error| {
+            tracing::error!(error = %error, "could not judge the message; it will be retried");
+            Verdict::Retry
+        })
+    }
+
+    async fn record_invalid(
+        &self,
+        message_id: &str,
+        code: ErrorCode,
+        reason: &str,
+        command_id: Option<&str>,
+        body: &str,
+    ) -> Result<Verdict, ConsumerError> {
+        self.table
+            .record_invalid(message_id, code, reason, command_id, body, SystemTime::now())
+            .await?;
+        Ok(Verdict::Acknowledge)
+    }
+
+    /// A command that broke a field rule: a `failed` record, unless the id was used before.
+    async fn refuse(&self, message_id: &str, body: &str, identity: &Identity, failure: &Failure) -> Result<Verdict, ConsumerError> {
+        tracing::warn!(code = failure.code.as_str(), reason = %failure.message, "command refused");
+        if self.table.refuse(identity, failure, SystemTime::now()).await? {
+            return Ok(Verdict::Acknowledge);
+        }
+        let existing = self.table.command(&CommandKey::of(identity)).await?;
+        if existing.is_some_and(|r| r.payload_hash != identity.payload_hash) {
+            return self.payload_mismatch(message_id, identity.command_id.as_str(), body).await;
+        }
+        Ok(Verdict::Acknowledge)
+    }
+
+    async fn payload_mismatch(&self, message_id: &str, command_id: &str, body: &str) -> Result<Verdict, ConsumerError> {
+        tracing::warn!(code = "PAYLOAD_MISMATCH", "commandId reused with a different payload; first record kept");
+        let reason = format!(
+            "commandId {command_id} was already used for a different command; the first record is \
+             unchanged. Send a new commandId for a new command"
+        );
+        self.record_invalid(message_id, ErrorCode::PayloadMismatch, &reason, Some(command_id), body)
+            .await
+    }
+
+    async fn run(
+        &self,
+        message: &SqsMessage,
+        message_id: &str,
+        body: &str,
+        command: &Command,
+        deadline: SystemTime,
+    ) -> Result<Verdict, ConsumerError> {
+        let record = self.accepted_record(command).await?;
+        if record.payload_hash != command.payload_hash {
+            return self.payload_mismatch(message_id, command.command_id.as_str(), body).await;
+        }
+        if record.is_final() {
+            tracing::info!(status = record.status.as_str(), "duplicate delivery of a finished command; nothing done");
+            return Ok(Verdict::Acknowledge);
+        }
+
+        let token = claim_token(message_id);
+        let now = SystemTime::now();
+        if record.is_claimed_by_other(&token, now) {
+            return self.come_back_later(body, "the command is running in another invocation").await;
+        }
+        let distribution_id = command.action.distribution_id();
+        if !self.table.acquire_lease(&command.account_id, distribution_id, &token, deadline, now).await? {
+            return self.come_back_later(body, "another command is changing this distribution").await;
+        }
+
+        let verdict = self.claim_and_execute(message, command, &record, &token, deadline).await;
+        if let Err(error) = self.table.release_lease(&command.account_id, distribution_id, &token).await {
+            tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
+        }
+        verdict
+    }
+
+    /// The stored record, written `accepted` first if this is the command's first delivery.
+    async fn accepted_record(&self, command: &Command) -> Result<CommandRecord, ConsumerError> {
+        let key = CommandKey::of(&command.identity());
+        if let Some(record) = self.table.command(&key).await? {
+            return Ok(record);
+        }
+        self.table.accept(command, SystemTime::now()).await?;
+        self.table
+            .command(&key)
+            .await?
+            .ok_or(ConsumerError::Vanished)
+    }
+
+    async fn claim_and_execute(
+        &self,
+        message: &SqsMessage,
+        command: &Command,
+        record: &CommandRecord,
+        token: &str,
+        deadline: SystemTime,
+    ) -> Result<Verdict, ConsumerError> {
+        let Some(version) = self.table.claim(record, token, deadline, SystemTime::now()).await? else {
+            let body = message.body.as_deref().unwrap_or("");
+            return self.come_back_later(body, "another delivery claimed the command first").await;
+        };
+        tracing::info!(
+            command_type = command.action.command_type().as_str(),
+            account_id = %command.account_id,
+            distribution_id = %command.action.distribution_id(),
+            attempt = record.attempts + 1,
+            "command started"
+        );
+
+        let calls = AwsCalls::new();
+        let work_deadline = tokio_deadline(deadline);
+        let executed = execute(&self.table, &self.connector, &self.config, command, &calls, work_deadline).await;
+        self.conclude(message, command, &record.key, version, token, executed, calls.count())
+            .await
+    }
+
+    /// Writes how the attempt ended and decides the message's fate.
+    #[allow(clippy::too_many_arguments)] // each is a distinct piece of the attempt being closed
+    async fn conclude(
+        &self,
+        message: &SqsMessage,
+        command: &Command,
+        key: &CommandKey,
+        version: u64,
+        token: &str,
+        executed: Result<Executed, Failure>,
+        aws_calls: u32,
+    ) -> Result<Verdict, ConsumerError> {
+        let now = SystemTime::now();
+        let receive_count = receive_count(message);
+        let failure = match executed {
+            Ok(done) => {
+                tracing::info!(outcome = done.outcome, aws_calls, "command succeeded");
+                let finish = Finish {
+                    status: Status::Succeeded,
+                    outcome: Some(done.outcome.to_owned()),
+                    result: Some(done.result),
+                    error: None,
+                    aws_calls,
+                };
+                self.table.finish(key, version, token, &finish, now).await?;
+                return Ok(Verdict::Acknowledge);
+            }
+            Err(failure) => failure,
+        };
+
+        if !failure.retryable() {
+            tracing::warn!(code = failure.code.as_str(), aws_calls, "command failed");
+            self.finish_failed(key, version, token, failure, aws_calls).await?;
+            return Ok(Verdict::Acknowledge);
+        }
+
+        self.connector.forget(&command.account_id, &command.site_id, &command.ims_org_id);
+        if receive_count >= self.config.max_receive_count {
+            tracing::error!(code = failure.code.as_str(), receive_count, "retries exhausted; the message goes to the dead-letter queue");
+            let exhausted = Failure::new(
+                ErrorCode::RetriesExhausted,
+                format!(
+                    "gave up after {receive_count} attempts; the last one failed with {}: {} \
+                     The message is in the dead-letter queue; redrive it to try again",
+                    failure.code, failure.message
+                ),
+            );
+            self.finish_failed(key, version, token, exhausted, aws_calls).await?;
+            return Ok(Verdict::Retry);
+        }
+
+        tracing::warn!(code = failure.code.as_str(), receive_count, "attempt failed; the message will be retried");
+        self.table
+            .release_for_retry(key, version, token, &failure, aws_calls, now)
+            .await?;
+        if let Some(handle) = message.receipt_handle.as_deref() {
+            if let Err(error) = self.queue.delay_retry(handle, receive_count).await {
+                tracing::warn!(error = %error, "could not space out the retry; the queue's visibility timeout applies");
+            }
+        }
+        Ok(Verdict::Retry)
+    }
+
+    async fn finish_failed(
+        &self,
+        key: &CommandKey,
+        version: u64,
+        token: &str,
+        failure: Failure,
+        aws_calls: u32,
+    ) -> Result<(), ConsumerError> {
+        let finish = Finish {
+            status: Status::Failed,
+            outcome: None,
+            result: None,
+            error: Some(failure),
+            aws_calls,
+        };
+        self.table.finish(key, version, token, &finish, SystemTime::now()).await?;
+        Ok(())
+    }
+
+    /// Sends a copy of the message back for later and acknowledges this one, so that waiting
+    /// neither busy-loops nor burns the receive count.
+    async fn come_back_later(&self, body: &str, why: &str) -> Result<Verdict, ConsumerError> {
+        let delay = self.config.busy_delay_secs;
+        tracing::info!(reason = why, delay_secs = delay, "target busy; the message comes back later");
+        self.queue.send_later(body, delay).await?;
+        Ok(Verdict::Acknowledge)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error("the command record was written but could not be read back")]
+    Vanished,
+}
+
+/// Messages in batch order, grouped by the distribution they name; a message that names none is
+/// a group of its own.
+fn group_by_distribution(messages: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
+    let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for message in messages {
+        match message.body.as_deref().and_then(command::peek_target) {
+            Some(target) => match index.get(&target) {
+                Some(&i) => groups[i].push(message),
+                None => {
+                    index.insert(target, groups.len());
+                    groups.push(vec![message]);
+                }
+            },
+            None => groups.push(vec![message]),
+        }
+    }
+    groups
+}
+
+/// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
+pub fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Identifies one attempt on a claim and a lease.
+fn claim_token(message_id: &str) -> String {
+    format!("{message_id}/{:016x}", fastrand::u64(..))
+}
+
+fn tokio_deadline(deadline: SystemTime) -> tokio::time::Instant {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(FINISHING_MARGIN);
+    tokio::time::Instant::now() + left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, body: &str) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.to_owned());
+        message.body = Some(body.to_owned());
+        message
+    }
+
+    fn for_target(id: &str, account: &str, distribution: &str) -> SqsMessage {
+        message(id, &format!(r#"{{"accountId":"{account}","params":{{"distributionId":"{distribution}"}}}}"#))
+    }
+
+    #[test]
+    fn groups_keep_batch_order_per_distribution() {
+        let groups = group_by_distribution(vec![
+            for_target("1", "111122223333", "EA"),
+            message("2", "not json"),
+            for_target("3", "111122223333", "EB"),
+            for_target("4", "111122223333", "EA"),
+            for_target("5", "999999999999", "EA"),
+        ]);
+        let ids: Vec<Vec<_>> = groups
+            .iter()
+            .map(|g| g.iter().map(|m| m.message_id.clone().unwrap()).collect())
+            .collect();
+        assert_eq!(ids, vec![vec!["1", "4"], vec!["2"], vec!["3"], vec!["5"]]);
+    }
+
+    #[test]
+    fn receive_count_defaults_to_first_delivery() {
+        let mut m = message("1", "{}");
+        assert_eq!(receive_count(&m), 1);
+        m.attributes.insert("ApproximateReceiveCount".into(), "4".into());
+        assert_eq!(receive_count(&m), 4);
+    }
+}

@@ -1,0 +1,79 @@
+//! The command queue as the consumer uses it: sending a message back for later, and spacing out
+//! the retries of a failed one.
+
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::Client;
+
+/// SQS's longest message delay.
+pub const MAX_DELAY_SECS: u32 = 900;
+/// The first retry of a failed message waits this long; each later one twice as long.
+pub const FIRST_RETRY_DELAY_SECS: u32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+#[error("SQS {operation} failed ({code})")]
+pub struct QueueError {
+    pub operation: &'static str,
+    pub code: String,
+}
+
+impl QueueError {
+    pub fn from_sdk<E: ProvideErrorMetadata>(operation: &'static str, error: &E) -> Self {
+        Self {
+            operation,
+            code: error.code().unwrap_or("no error code").to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CommandQueue {
+    pub client: Client,
+    pub url: String,
+}
+
+impl CommandQueue {
+    /// Puts a copy of `body` back on the queue after `delay_secs`. The copy starts with a fresh
+    /// receive count, so waiting for a busy distribution never counts toward the dead-letter limit.
+    pub async fn send_later(&self, body: &str, delay_secs: u32) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError::from_sdk("SendMessage", &e))?;
+        Ok(())
+    }
+
+    /// Keeps a failed message hidden for a delay that doubles with every receive, instead of the
+    /// queue's fixed visibility timeout.
+    pub async fn delay_retry(&self, receipt_handle: &str, receive_count: u32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(retry_delay_secs(receive_count) as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError::from_sdk("ChangeMessageVisibility", &e))?;
+        Ok(())
+    }
+}
+
+/// 10 s after the first receive, then 20, 40, ... at most 900.
+pub fn retry_delay_secs(receive_count: u32) -> u32 {
+    let doublings = receive_count.saturating_sub(1).min(7);
+    (FIRST_RETRY_DELAY_SECS << doublings).min(MAX_DELAY_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_and_stay_within_sqs_limits() {
+        let delays: Vec<_> = (1..=9).map(retry_delay_secs).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900]);
+    }
+}

@@ -1,0 +1,520 @@
+//! The command records the UI polls, and the `INVALID` records of messages that could not be
+//! judged or were refused: every DynamoDB read and conditional write for them.
+//!
+//! Every write after the first is conditional on `version`, so two deliveries of one message
+//! never both win, and a late delivery never moves a status backwards.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use serde_json::Value;
+
+use crate::attributes::{get_n, get_s, item_to_json, n, s, to_attribute, Item};
+use crate::clock::{epoch_millis, epoch_secs, rfc3339};
+use crate::command::{Command, Identity};
+use crate::error::{ErrorCode, Failure};
+
+/// How many bytes of an unreadable body an `INVALID` record keeps.
+pub const INVALID_BODY_BYTES: usize = 4096;
+
+/// A DynamoDB call that failed: the message cannot be judged now and goes back to the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB {operation} failed ({code})")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub code: String,
+}
+
+impl StoreError {
+    pub fn from_sdk<E: ProvideErrorMetadata>(operation: &'static str, error: &E) -> Self {
+        Self {
+            operation,
+            code: error.code().unwrap_or("no error code").to_owned(),
+        }
+    }
+}
+
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(error: &E) -> bool {
+    error.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The table and how long its records live.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub client: Client,
+    pub name: String,
+    pub record_ttl: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Accepted,
+    Running,
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Accepted, Self::Running, Self::Waiting, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// Where a command's record lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl CommandKey {
+    pub fn of(identity: &Identity) -> Self {
+        let pk = match &identity.site_id {
+            Some(site) => format!("SITE#{site}"),
+            None => "SYSTEM".to_owned(),
+        };
+        Self {
+            pk,
+            sk: format!("CMD#{}", identity.command_id),
+        }
+    }
+
+    fn item(&self) -> Item {
+        Item::from([("pk".to_owned(), s(&self.pk)), ("sk".to_owned(), s(&self.sk))])
+    }
+}
+
+/// What the consumer needs to know of a stored command record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub key: CommandKey,
+    pub status: Status,
+    pub version: u64,
+    pub payload_hash: String,
+    pub attempts: u64,
+    pub aws_calls: u64,
+    pub error_code: Option<String>,
+    pub claim_token: Option<String>,
+    pub claim_expires_at_ms: u64,
+}
+
+impl CommandRecord {
+    fn from_item(key: CommandKey, item: &Item) -> Self {
+        Self {
+            key,
+            status: get_s(item, "status").and_then(Status::parse).unwrap_or(Status::Accepted),
+            version: get_n(item, "version").unwrap_or(0),
+            payload_hash: get_s(item, "payloadHash").unwrap_or_default().to_owned(),
+            attempts: get_n(item, "attempts").unwrap_or(0),
+            aws_calls: get_n(item, "awsCalls").unwrap_or(0),
+            error_code: item
+                .get("error")
+                .and_then(|e| e.as_m().ok())
+                .and_then(|m| m.get("code"))
+                .and_then(|c| c.as_s().ok())
+                .cloned(),
+            claim_token: get_s(item, "claimToken").map(str::to_owned),
+            claim_expires_at_ms: get_n(item, "claimExpiresAt").unwrap_or(0),
+        }
+    }
+
+    /// Finished for good: a later delivery is a duplicate and changes nothing. A command that
+    /// failed with `RETRIES_EXHAUSTED` came back from the dead-letter queue by an explicit
+    /// redrive, the one way back from `failed`.
+    pub fn is_final(&self) -> bool {
+        match self.status {
+            Status::Succeeded => true,
+            Status::Failed => self.error_code.as_deref() != Some(ErrorCode::RetriesExhausted.as_str()),
+            _ => false,
+        }
+    }
+
+    /// Another invocation holds the command and its deadline has not passed.
+    pub fn is_claimed_by_other(&self, token: &str, now: SystemTime) -> bool {
+        matches!(self.status, Status::Running | Status::Waiting)
+            && self.claim_token.as_deref().is_some_and(|t| t != token)
+            && self.claim_expires_at_ms > epoch_millis(now)
+    }
+}
+
+/// How a finished attempt ends the record.
+#[derive(Clone, Debug)]
+pub struct Finish {
+    pub status: Status,
+    pub outcome: Option<String>,
+    pub result: Option<Value>,
+    pub error: Option<Failure>,
+    pub aws_calls: u32,
+}
+
+fn error_attribute(failure: &Failure) -> AttributeValue {
+    AttributeValue::M(
+        [
+            ("code".to_owned(), s(failure.code.as_str())),
+            ("message".to_owned(), s(&failure.message)),
+            ("retryable".to_owned(), AttributeValue::Bool(failure.retryable())),
+        ]
+        .into(),
+    )
+}
+
+impl Table {
+    fn expires_at(&self, now: SystemTime) -> AttributeValue {
+        n(epoch_secs(now + self.record_ttl))
+    }
+
+    pub async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key.item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
+        Ok(output.item.map(|item| CommandRecord::from_item(key.clone(), &item)))
+    }
+
+    /// The whole stored record as JSON, for people and the CLI.
+    pub async fn command_json(&self, key: &CommandKey) -> Result<Option<Value>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key.item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
+        Ok(output.item.as_ref().map(item_to_json))
+    }
+
+    /// Writes the `accepted` record unless one exists. Returns whether this call created it.
+    pub async fn accept(&self, command: &Command, now: SystemTime) -> Result<bool, StoreError> {
+        let identity = command.identity();
+        let mut item = self.base_item(&identity, now);
+        item.insert("status".into(), s(Status::Accepted.as_str()));
+        if let Some(who) = &command.requested_by {
+            item.insert("requestedBy".into(), s(who));
+        }
+        self.put_new(item).await
+    }
+
+    /// Writes a `failed` record for a command that broke a field rule, unless one exists.
+    pub async fn refuse(&self, identity: &Identity, failure: &Failure, now: SystemTime) -> Result<bool, StoreError> {
+        let mut item = self.base_item(identity, now);
+        item.insert("status".into(), s(Status::Failed.as_str()));
+        item.insert("error".into(), error_attribute(failure));
+        item.insert("finishedAt".into(), s(rfc3339(now)));
+        self.put_new(item).await
+    }
+
+    fn base_item(&self, identity: &Identity, now: SystemTime) -> Item {
+        let mut item = CommandKey::of(identity).item();
+        item.insert("commandId".into(), s(identity.command_id.as_str()));
+        if let Some(type_name) = &identity.type_name {
+            item.insert("type".into(), s(type_name));
+        }
+        if let Some(site) = &identity.site_id {
+            item.insert("siteId".into(), s(site.as_str()));
+        }
+        if let Some(account) = &identity.account_id {
+            item.insert("accountId".into(), s(account.as_str()));
+        }
+        if let Some(distribution) = &identity.distribution_id {
+            item.insert("distributionId".into(), s(distribution.as_str()));
+        }
+        item.insert("payloadHash".into(), s(&identity.payload_hash));
+        item.insert("attempts".into(), n(0));
+        item.insert("awsCalls".into(), n(0));
+        item.insert("createdAt".into(), s(rfc3339(now)));
+        item.insert("updatedAt".into(), s(rfc3339(now)));
+        item.insert("version".into(), n(1));
+        item.insert("expiresAt".into(), self.expires_at(now));
+        item
+    }
+
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("PutItem", &e)),
+        }
+    }
+
+    /// Takes the command for this invocation until `deadline`: `running`, one more attempt.
+    /// Returns the new version, or `None` when another writer got there first.
+    pub async fn claim(
+        &self,
+        record: &CommandRecord,
+        token: &str,
+        deadline: SystemTime,
+        now: SystemTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(record.key.item()))
+            .update_expression(
+                "SET #status = :running, attempts = attempts + :one, claimToken = :token, \
+                 claimExpiresAt = :deadline, version = version + :one, updatedAt = :now, \
+                 expiresAt = :expires REMOVE finishedAt",
+            )
+            .condition_expression("version = :version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(Status::Running.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":deadline", n(epoch_millis(deadline)))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":expires", self.expires_at(now))
+            .expression_attribute_values(":version", n(record.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(record.version + 1)),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(None),
+            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
+        }
+    }
+
+    /// Ends the claimed attempt. Returns `false` when the claim was lost meanwhile (the write
+    /// is then skipped: the record belongs to whoever took it over).
+    pub async fn finish(
+        &self,
+        key: &CommandKey,
+        version: u64,
+        token: &str,
+        finish: &Finish,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec![
+            "#status = :status",
+            "awsCalls = if_not_exists(awsCalls, :zero) + :calls",
+            "version = version + :one",
+            "updatedAt = :now",
+            "expiresAt = :expires",
+        ];
+        let mut remove = vec!["claimToken", "claimExpiresAt"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key.item()))
+            .condition_expression("version = :version AND claimToken = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(finish.status.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":calls", n(finish.aws_calls))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":expires", self.expires_at(now))
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":token", s(token));
+        if matches!(finish.status, Status::Succeeded | Status::Failed) {
+            set.push("finishedAt = :now");
+        }
+        if let Some(outcome) = &finish.outcome {
+            set.push("outcome = :outcome");
+            request = request.expression_attribute_values(":outcome", s(outcome));
+        }
+        if let Some(result) = &finish.result {
+            set.push("#result = :result");
+            request = request
+                .expression_attribute_names("#result", "result")
+                .expression_attribute_values(":result", to_attribute(result));
+        }
+        match &finish.error {
+            Some(failure) => {
+                set.push("#error = :error");
+                request = request
+                    .expression_attribute_names("#error", "error")
+                    .expression_attribute_values(":error", error_attribute(failure));
+            }
+            None if finish.status == Status::Succeeded => {
+                remove.push("#error");
+                request = request.expression_attribute_names("#error", "error");
+            }
+            None => {}
+        }
+        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
+        }
+    }
+
+    /// Records the failed attempt of a command that will be retried, and lets the claim go so
+    /// the next delivery can take it at once. The status stays `running`.
+    pub async fn release_for_retry(
+        &self,
+        key: &CommandKey,
+        version: u64,
+        token: &str,
+        failure: &Failure,
+        aws_calls: u32,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let finish = Finish {
+            status: Status::Running,
+            outcome: None,
+            result: None,
+            error: Some(failure.clone()),
+            aws_calls,
+        };
+        self.finish(key, version, token, &finish, now).await
+    }
+
+    /// Records a message that could not be judged or was refused, keyed by its SQS message id.
+    pub async fn record_invalid(
+        &self,
+        message_id: &str,
+        code: ErrorCode,
+        reason: &str,
+        command_id: Option<&str>,
+        body: &str,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::from([
+            ("pk".to_owned(), s("INVALID")),
+            ("sk".to_owned(), s(format!("MSG#{message_id}"))),
+            ("messageId".to_owned(), s(message_id)),
+            ("code".to_owned(), s(code.as_str())),
+            ("reason".to_owned(), s(crate::error::sanitize_message(reason))),
+            ("body".to_owned(), s(truncate_utf8(body, INVALID_BODY_BYTES))),
+            ("bodyBytes".to_owned(), n(body.len())),
+            ("receivedAt".to_owned(), s(rfc3339(now))),
+            ("expiresAt".to_owned(), self.expires_at(now)),
+        ]);
+        if let Some(id) = command_id {
+            item.insert("commandId".into(), s(id));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", &e))?;
+        Ok(())
+    }
+
+    /// Every item of one partition, all pages, as JSON (the CLI's `status` of a site).
+    pub async fn partition_json(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Value>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", &e))?;
+            items.extend(page.items().iter().map(item_to_json));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.
+pub fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: Status, error: Option<&str>) -> CommandRecord {
+        CommandRecord {
+            key: CommandKey { pk: "SITE#s".into(), sk: "CMD#c".into() },
+            status,
+            version: 3,
+            payload_hash: "h".into(),
+            attempts: 1,
+            aws_calls: 0,
+            error_code: error.map(str::to_owned),
+            claim_token: Some("other".into()),
+            claim_expires_at_ms: 2_000,
+        }
+    }
+
+    #[test]
+    fn only_exhausted_failures_can_run_again() {
+        assert!(record(Status::Succeeded, None).is_final());
+        assert!(record(Status::Failed, Some("CONFLICT")).is_final());
+        assert!(!record(Status::Failed, Some("RETRIES_EXHAUSTED")).is_final());
+        assert!(!record(Status::Running, None).is_final());
+    }
+
+    #[test]
+    fn a_claim_counts_until_its_deadline_and_not_after() {
+        let before = std::time::UNIX_EPOCH + Duration::from_millis(1_999);
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(2_000);
+        let running = record(Status::Running, None);
+        assert!(running.is_claimed_by_other("mine", before));
+        assert!(!running.is_claimed_by_other("mine", at), "a deadline reached counts as expired");
+        assert!(!running.is_claimed_by_other("other", before));
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate_utf8("héllo", 2), "h");
+        assert_eq!(truncate_utf8("héllo", 3), "hé");
+        assert_eq!(truncate_utf8("abc", 10), "abc");
+    }
+
+    #[test]
+    fn site_less_commands_live_under_system() {
+        let identity = Identity {
+            command_id: crate::ids::CommandId::parse("r-1").unwrap(),
+            site_id: None,
+            type_name: None,
+            account_id: None,
+            distribution_id: None,
+            payload_hash: String::new(),
+        };
+        assert_eq!(CommandKey::of(&identity), CommandKey { pk: "SYSTEM".into(), sk: "CMD#r-1".into() });
+    }
+}

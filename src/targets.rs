@@ -1,0 +1,154 @@
+//! Target records: the current state of one distribution's log delivery (and, later, routing),
+//! and the indexes rescans use to enumerate them without scanning the table.
+//!
+//! Access patterns:
+//! - one target: `pk = TARGET#<accountId>#<distributionId>`, `sk = LOG_DELIVERY | ROUTING`;
+//! - every enabled target, for the scheduled rescan: index `targets-by-shard`, partition
+//!   `gsi1pk = TARGETS#<shard>` with [`TARGET_SHARDS`] shards, sorted by `gsi1sk =
+//!   <accountId>#<distributionId>#<kind>`; a rescan queries each shard page by page. Disabled
+//!   targets leave this index (the attributes are removed), so it holds only what needs checking;
+//! - one site's targets: index `targets-by-site`, `gsi2pk = SITE#<siteId>`,
+//!   `gsi2sk = TARGET#<accountId>#<distributionId>#<kind>`.
+
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::attributes::{n, s};
+use crate::clock::rfc3339;
+use crate::command::Command;
+use crate::delivery_names::DeliveryPlan;
+use crate::ids::{AccountId, DistributionId};
+use crate::log_delivery::DeliveryReport;
+use crate::records::{StoreError, Table};
+
+/// Shards of the `targets-by-shard` index; 100,000 targets make about 6,250 per shard.
+pub const TARGET_SHARDS: u32 = 16;
+pub const SHARD_INDEX: &str = "targets-by-shard";
+pub const SITE_INDEX: &str = "targets-by-site";
+pub const LOG_DELIVERY_KIND: &str = "LOG_DELIVERY";
+
+pub fn target_pk(account_id: &AccountId, distribution_id: &DistributionId) -> String {
+    format!("TARGET#{account_id}#{distribution_id}")
+}
+
+/// The shard of a target: stable, and spread evenly by hashing the target's key.
+pub fn shard_of(pk: &str) -> u32 {
+    let digest = Sha256::digest(pk.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % TARGET_SHARDS
+}
+
+pub fn shard_partition(shard: u32) -> String {
+    format!("TARGETS#{shard:02}")
+}
+
+impl Table {
+    /// Records that the distribution's logs now flow to the tenant's destination.
+    pub async fn log_delivery_enabled(
+        &self,
+        command: &Command,
+        plan: &DeliveryPlan,
+        report: &DeliveryReport,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let distribution_id = command.action.distribution_id();
+        let pk = target_pk(&command.account_id, distribution_id);
+        let sort = format!("{}#{distribution_id}#{LOG_DELIVERY_KIND}", command.account_id);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(&pk))
+            .key("sk", s(LOG_DELIVERY_KIND))
+            .expression_attribute_values(":site", s(command.site_id.as_str()))
+            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":distribution", s(distribution_id.as_str()))
+            .expression_attribute_values(":desired", s("enabled"))
+            .expression_attribute_values(":source", s(&plan.source_name))
+            .expression_attribute_values(":destination", s(&plan.destination_arn))
+            .expression_attribute_values(":command", s(command.command_id.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
+            .expression_attribute_values(":gsi1sk", s(&sort))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0));
+        let mut set = String::from(
+            "siteId = :site, imsOrgId = :org, accountId = :account, distributionId = :distribution, \
+             desiredState = :desired, deliverySourceName = :source, destinationArn = :destination, \
+             lastCommandId = :command, lastCheckedAt = :now, updatedAt = :now, \
+             createdAt = if_not_exists(createdAt, :now), gsi1pk = :gsi1pk, gsi1sk = :gsi1sk, \
+             gsi2pk = :gsi2pk, gsi2sk = :gsi2sk, version = if_not_exists(version, :zero) + :one",
+        );
+        let mut remove = vec!["drift"];
+        match &report.delivery_id {
+            Some(id) => {
+                set.push_str(", deliveryId = :delivery");
+                request = request.expression_attribute_values(":delivery", s(id));
+            }
+            None => remove.push("deliveryId"),
+        }
+        request
+            .update_expression(format!("SET {set} REMOVE {}", remove.join(", ")))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// Records that the distribution's log delivery is off; it leaves the rescan index.
+    pub async fn log_delivery_disabled(&self, command: &Command, plan: &DeliveryPlan, now: SystemTime) -> Result<(), StoreError> {
+        let distribution_id = command.action.distribution_id();
+        let pk = target_pk(&command.account_id, distribution_id);
+        let sort = format!("{}#{distribution_id}#{LOG_DELIVERY_KIND}", command.account_id);
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(&pk))
+            .key("sk", s(LOG_DELIVERY_KIND))
+            .update_expression(
+                "SET siteId = :site, imsOrgId = :org, accountId = :account, distributionId = :distribution, \
+                 desiredState = :desired, deliverySourceName = :source, destinationArn = :destination, \
+                 lastCommandId = :command, lastCheckedAt = :now, updatedAt = :now, \
+                 createdAt = if_not_exists(createdAt, :now), gsi2pk = :gsi2pk, gsi2sk = :gsi2sk, \
+                 version = if_not_exists(version, :zero) + :one \
+                 REMOVE deliveryId, drift, gsi1pk, gsi1sk",
+            )
+            .expression_attribute_values(":site", s(command.site_id.as_str()))
+            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":distribution", s(distribution_id.as_str()))
+            .expression_attribute_values(":desired", s("disabled"))
+            .expression_attribute_values(":source", s(&plan.source_name))
+            .expression_attribute_values(":destination", s(&plan.destination_arn))
+            .expression_attribute_values(":command", s(command.command_id.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", &e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        let pk = "TARGET#111122223333#E2EXAMPLE1ABCD";
+        assert_eq!(shard_of(pk), shard_of(pk));
+        let mut counts = [0u32; TARGET_SHARDS as usize];
+        for i in 0..16_000 {
+            counts[shard_of(&format!("TARGET#111122223333#E{i:013}")) as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
+        assert_eq!(shard_partition(3), "TARGETS#03");
+    }
+}
