@@ -1,0 +1,4 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)] // each test file uses a different part
+
+pub mod mocks;
