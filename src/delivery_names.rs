@@ -38,7 +38,7 @@ pub const RECORD_FIELDS: [&str; 12] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryPlan {
     pub source_name: String,
-    /// The distribution's ARN (CloudFront ARNs carry no region).
+    /// The distribution's ARN: partition `aws`, no region (CloudFront is global).
     pub resource_arn: String,
     pub destination_arn: String,
     /// The account that holds the tenants' destinations; deliveries into it are ours.
@@ -55,7 +55,7 @@ impl DeliveryPlan {
         let safe_org = ims_org_id.safe_name();
         Self {
             source_name: source_name(&safe_org, distribution_id),
-            resource_arn: format!("arn:cloudfront::{account_id}:distribution/{distribution_id}"),
+            resource_arn: format!("arn:aws:cloudfront::{account_id}:distribution/{distribution_id}"),
             destination_arn: format!(
                 "arn:aws:logs:{CONTROL_PLANE_REGION}:{destination_account}:delivery-destination:{DESTINATION_PREFIX}{safe_org}"
             ),
@@ -102,7 +102,7 @@ mod tests {
     fn names_follow_the_reference() {
         let plan = plan("ABC123DEF456@AdobeOrg");
         assert_eq!(plan.source_name, "llmo-cf-abc123def456-E2EXAMPLE1ABCD");
-        assert_eq!(plan.resource_arn, "arn:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD");
+        assert_eq!(plan.resource_arn, "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD");
         assert_eq!(
             plan.destination_arn,
             "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456"

@@ -23,7 +23,7 @@ use support::mocks::{json_error, logs_client, RAW_AWS_TEXT};
 use tokio::time::Instant;
 
 const SOURCE: &str = "llmo-cf-abc123def456-E2EXAMPLE1ABCD";
-const RESOURCE: &str = "arn:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD";
+const RESOURCE: &str = "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD";
 const DESTINATION: &str = "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456";
 const OLD_DESTINATION: &str = "arn:aws:logs:us-east-1:999988887777:delivery-destination:cdn-logs-abc123def456";
 
@@ -165,7 +165,7 @@ async fn a_source_someone_else_created_is_a_conflict_and_nothing_changes() {
     let get = no_source();
     let list_sources = mock!(Client::describe_delivery_sources)
         .sequence()
-        .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source_for("unrelated", "arn:cloudfront::111122223333:distribution/EOTHER000000"))
+        .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source_for("unrelated", "arn:aws:cloudfront::111122223333:distribution/EOTHER000000"))
                 .next_token("t").build())
         .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source("customer-cf-logs")).build())
         .build();

@@ -2,3 +2,4 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod mocks;
+pub mod stack;
