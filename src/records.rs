@@ -425,22 +425,26 @@ impl Table {
         Ok(())
     }
 
-    /// Every item of one partition, all pages, as JSON (the CLI's `status` of a site).
+    /// Every item of one partition whose sort key starts with `sk_prefix` (all of them when it is
+    /// empty), all pages, as JSON (the CLI's `status`).
     pub async fn partition_json(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Value>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.name)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(sk_prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk("Query", &e))?;
+                .set_exclusive_start_key(start);
+            query = if sk_prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(sk_prefix))
+            };
+            let page = query.send().await.map_err(|e| StoreError::from_sdk("Query", &e))?;
             items.extend(page.items().iter().map(item_to_json));
             start = page.last_evaluated_key;
             if start.is_none() {

@@ -5,10 +5,7 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudwatchlogs::operation::{
-    describe_deliveries::DescribeDeliveriesOutput, get_delivery_source::GetDeliverySourceOutput,
-};
-use aws_sdk_cloudwatchlogs::types::DeliverySource;
+use aws_sdk_cloudwatchlogs::operation::describe_deliveries::DescribeDeliveriesOutput;
 use aws_sdk_cloudwatchlogs::Client as LogsClient;
 use aws_smithy_mocks::mock;
 use cdn_onboard::command::{parse, Parsed};
@@ -328,12 +325,14 @@ async fn a_wrong_external_id_is_not_connected() {
     assert_eq!(record["awsCalls"], 1, "only the denied AssumeRole");
 }
 
-fn throttled_logs(create_throttles: Option<usize>) -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
-    let get = mock!(LogsClient::get_delivery_source).then_output(|| {
-        GetDeliverySourceOutput::builder()
-            .delivery_source(DeliverySource::builder().name("x").resource_arns("arn").log_type("ACCESS_LOGS").build())
-            .build()
-    });
+/// Mocked customer Logs: no source yet, none foreign, then CreateDelivery throttled `times`
+/// times (forever when `None`).
+fn throttled_logs(create_throttles: Option<usize>) -> Vec<aws_smithy_mocks::Rule> {
+    let get = mock!(LogsClient::get_delivery_source).then_http_response(|| json_error(400, "ResourceNotFoundException"));
+    let sources = mock!(LogsClient::describe_delivery_sources)
+        .then_output(|| aws_sdk_cloudwatchlogs::operation::describe_delivery_sources::DescribeDeliverySourcesOutput::builder().build());
+    let put = mock!(LogsClient::put_delivery_source)
+        .then_output(|| aws_sdk_cloudwatchlogs::operation::put_delivery_source::PutDeliverySourceOutput::builder().build());
     let list = mock!(LogsClient::describe_deliveries).then_output(|| DescribeDeliveriesOutput::builder().build());
     let create = match create_throttles {
         Some(times) => mock!(LogsClient::create_delivery)
@@ -348,7 +347,11 @@ fn throttled_logs(create_throttles: Option<usize>) -> (aws_smithy_mocks::Rule, a
             .repeatedly()
             .build(),
     };
-    (get, list, create)
+    vec![get, sources, put, list, create]
+}
+
+fn template(rules: &[aws_smithy_mocks::Rule]) -> aws_sdk_cloudwatchlogs::config::Builder {
+    logs_template(&rules.iter().collect::<Vec<_>>())
 }
 
 #[tokio::test]
@@ -356,8 +359,7 @@ async fn throttling_is_retried_then_exhausted_on_the_last_receive() {
     let stack = Stack::connect().await;
 
     // Throttled past the in-call retries on an early receive: retried through the queue.
-    let (get, list, create) = throttled_logs(None);
-    let consumer = stack.consumer_with_logs(logs_template(&[&get, &list, &create])).await;
+    let consumer = stack.consumer_with_logs(template(&throttled_logs(None))).await;
     let command_id = unique_command();
     let distribution = unique_distribution();
     let body = stack.command(&command_id, "enable-log-delivery", &distribution);
@@ -379,15 +381,18 @@ async fn throttling_is_retried_then_exhausted_on_the_last_receive() {
     assert_eq!(record["attempts"], 2);
 
     // Throttling that clears within the in-call retries ends well.
-    let (get, list, create) = throttled_logs(Some(2));
-    let consumer = stack.consumer_with_logs(logs_template(&[&get, &list, &create])).await;
+    let consumer = stack.consumer_with_logs(template(&throttled_logs(Some(2)))).await;
     let command_id = unique_command();
     let body = stack.command(&command_id, "enable-log-delivery", &distribution);
     let response = consumer.handle(event(vec![sqs_message("m-2", &body, 1)]), deadline()).await;
     assert!(failed_ids(&response).is_empty());
     let record = stack.record(&site(&stack), &command_id).await;
     assert_eq!(record["status"], "succeeded");
-    assert_eq!(record["awsCalls"].as_u64(), Some(1 + 1 + 1 + 3), "AssumeRole, Get, Describe, 3 x Create");
+    assert_eq!(
+        record["awsCalls"].as_u64(),
+        Some(1 + 4 + 3),
+        "AssumeRole; Get, DescribeSources, Put, Describe; 3 x Create"
+    );
 }
 
 #[tokio::test]
