@@ -16,7 +16,10 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
         Value::Object(fields) => AttributeValue::M(
-            fields.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect(),
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
         ),
     }
 }
@@ -28,13 +31,22 @@ pub fn to_json(value: &AttributeValue) -> Value {
             .parse::<i64>()
             .map(Value::from)
             .ok()
-            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or_else(|| Value::String(n.clone())),
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(items) => Value::Array(items.iter().map(to_json).collect()),
         AttributeValue::M(fields) => item_to_json(fields),
-        AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
+        AttributeValue::Ns(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
         _ => Value::Null,
     }
 }
@@ -56,11 +68,15 @@ pub fn n(value: impl ToString) -> AttributeValue {
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 pub fn get_n(item: &Item, name: &str) -> Option<u64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 
 #[cfg(test)]

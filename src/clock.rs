@@ -12,11 +12,15 @@ pub fn rfc3339(at: SystemTime) -> String {
 }
 
 pub fn epoch_secs(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
 }
 
 pub fn epoch_millis(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
 }
 
 #[cfg(test)]

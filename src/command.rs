@@ -128,7 +128,10 @@ pub enum Parsed {
     Valid(Command),
     /// The body names a command and its site but breaks a rule: it gets a normal command record
     /// with status `failed` and `INVALID_COMMAND`.
-    Refused { identity: Identity, failure: Failure },
+    Refused {
+        identity: Identity,
+        failure: Failure,
+    },
     /// Not JSON, or no usable `commandId`/`siteId`: recorded under `INVALID`.
     Unreadable {
         command_id: Option<String>,
@@ -170,7 +173,7 @@ pub fn parse(body: &str) -> Parsed {
 
     let identity = match read_identity(envelope, &value) {
         Ok(identity) => identity,
-        Err(unreadable) => return unreadable,
+        Err(Unreadable { command_id, reason }) => return Parsed::Unreadable { command_id, reason },
     };
     match validate(envelope, &identity) {
         Ok(command) => Parsed::Valid(command),
@@ -182,14 +185,22 @@ pub fn parse(body: &str) -> Parsed {
 }
 
 /// Reads what keys the record: `commandId`, and `siteId` (absent only for `rescan` scope `all`).
-fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identity, Parsed> {
+fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identity, Unreadable> {
     let raw_id = envelope.get("commandId");
     let command_id = match raw_id.and_then(Value::as_str).map(CommandId::parse) {
         Some(Ok(id)) => id,
         Some(Err(rule)) => return Err(unreadable(None, format!("commandId {rule}"))),
-        None => return Err(unreadable(None, "commandId is required and must be a string".to_owned())),
+        None => {
+            return Err(unreadable(
+                None,
+                "commandId is required and must be a string".to_owned(),
+            ))
+        }
     };
-    let type_name = envelope.get("type").and_then(Value::as_str).map(str::to_owned);
+    let type_name = envelope
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let site_id = match envelope.get("siteId") {
         Some(Value::String(raw)) => match SiteId::parse(raw) {
             Ok(site) => Some(site),
@@ -222,8 +233,14 @@ fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identit
     })
 }
 
-fn unreadable(command_id: Option<&CommandId>, reason: String) -> Parsed {
-    Parsed::Unreadable {
+/// Why a body could not be keyed, and the command id if one was readable.
+struct Unreadable {
+    command_id: Option<String>,
+    reason: String,
+}
+
+fn unreadable(command_id: Option<&CommandId>, reason: String) -> Unreadable {
+    Unreadable {
         command_id: command_id.map(|id| id.to_string()),
         reason,
     }
@@ -231,7 +248,10 @@ fn unreadable(command_id: Option<&CommandId>, reason: String) -> Parsed {
 
 fn is_site_less_rescan(envelope: &Map<String, Value>) -> bool {
     envelope.get("type").and_then(Value::as_str) == Some(CommandType::Rescan.as_str())
-        && envelope.get("params").and_then(|p| p.get("scope")).and_then(Value::as_str)
+        && envelope
+            .get("params")
+            .and_then(|p| p.get("scope"))
+            .and_then(Value::as_str)
             == Some("all")
 }
 
@@ -248,7 +268,11 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
     let type_name = required_str(envelope, "type")?;
     let Some(command_type) = CommandType::from_name(type_name) else {
         let known: Vec<_> = CommandType::ALL.iter().map(|t| t.as_str()).collect();
-        return Err(format!("type '{}' is unknown; expected one of {}", printable(type_name), known.join(", ")));
+        return Err(format!(
+            "type '{}' is unknown; expected one of {}",
+            printable(type_name),
+            known.join(", ")
+        ));
     };
     if !command_type.is_executed() {
         return Err(format!(
@@ -273,13 +297,16 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
     };
     let requested_by = match envelope.get("requestedBy") {
         None | Some(Value::Null) => None,
-        Some(Value::String(who)) if who.chars().count() <= MAX_REQUESTED_BY_CHARS && !who.chars().any(char::is_control) => {
+        Some(Value::String(who))
+            if who.chars().count() <= MAX_REQUESTED_BY_CHARS
+                && !who.chars().any(char::is_control) =>
+        {
             Some(who.clone())
         }
         Some(_) => {
             return Err(format!(
-                "requestedBy must be a string of at most {MAX_REQUESTED_BY_CHARS} printable characters"
-            ))
+            "requestedBy must be a string of at most {MAX_REQUESTED_BY_CHARS} printable characters"
+        ))
         }
     };
 
@@ -302,14 +329,21 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
     })
 }
 
-fn log_delivery_action(command_type: CommandType, params: &Map<String, Value>) -> Result<Action, String> {
+fn log_delivery_action(
+    command_type: CommandType,
+    params: &Map<String, Value>,
+) -> Result<Action, String> {
     match command_type {
         CommandType::EnableLogDelivery => {
             reject_unknown("params.", params, &["distributionId", "provider"])?;
             match params.get("provider") {
                 None => {}
                 Some(Value::String(p)) if p == PROVIDER_CLOUDFRONT => {}
-                Some(_) => return Err(format!("params.provider must be '{PROVIDER_CLOUDFRONT}', the only provider supported")),
+                Some(_) => {
+                    return Err(format!(
+                    "params.provider must be '{PROVIDER_CLOUDFRONT}', the only provider supported"
+                ))
+                }
             }
             Ok(Action::EnableLogDelivery {
                 distribution_id: distribution_id(params)?,
@@ -321,7 +355,10 @@ fn log_delivery_action(command_type: CommandType, params: &Map<String, Value>) -
                 distribution_id: distribution_id(params)?,
             })
         }
-        other => Err(format!("type '{}' is not executed by this version", other.as_str())),
+        other => Err(format!(
+            "type '{}' is not executed by this version",
+            other.as_str()
+        )),
     }
 }
 
@@ -343,7 +380,11 @@ fn required_str<'a>(object: &'a Map<String, Value>, field: &str) -> Result<&'a s
 }
 
 /// Refuses fields the contract does not define, so a typo never silently does nothing.
-fn reject_unknown(prefix: &str, object: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+fn reject_unknown(
+    prefix: &str,
+    object: &Map<String, Value>,
+    allowed: &[&str],
+) -> Result<(), String> {
     let unknown: BTreeSet<_> = object
         .keys()
         .filter(|k| !allowed.contains(&k.as_str()))
@@ -356,7 +397,11 @@ fn reject_unknown(prefix: &str, object: &Map<String, Value>, allowed: &[&str]) -
             "unknown field{} {}; allowed: {}",
             if unknown.len() == 1 { "" } else { "s" },
             unknown.into_iter().collect::<Vec<_>>().join(", "),
-            allowed.iter().map(|a| format!("{prefix}{a}")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|a| format!("{prefix}{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
 }
@@ -396,7 +441,11 @@ fn sorted(value: &Value) -> Value {
         Value::Object(fields) => {
             let mut keys: Vec<&String> = fields.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&fields[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&fields[k])))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
         other => other.clone(),
@@ -407,7 +456,11 @@ fn sorted(value: &Value) -> Value {
 pub fn peek_target(body: &str) -> Option<(String, String)> {
     let value: Value = serde_json::from_str(body).ok()?;
     let account = value.get("accountId")?.as_str()?.to_owned();
-    let distribution = value.get("params")?.get("distributionId")?.as_str()?.to_owned();
+    let distribution = value
+        .get("params")?
+        .get("distributionId")?
+        .as_str()?
+        .to_owned();
     Some((account, distribution))
 }
 
@@ -437,19 +490,26 @@ mod tests {
 
     #[test]
     fn parses_the_contract_example() {
-        let Parsed::Valid(command) = parse(ENABLE) else { panic!() };
+        let Parsed::Valid(command) = parse(ENABLE) else {
+            panic!()
+        };
         assert_eq!(command.command_id.as_str(), "cmd-1");
         assert_eq!(command.account_id.as_str(), "111122223333");
         assert_eq!(
             command.action,
-            Action::EnableLogDelivery { distribution_id: DistributionId::parse("E2EXAMPLE1ABCD").unwrap() }
+            Action::EnableLogDelivery {
+                distribution_id: DistributionId::parse("E2EXAMPLE1ABCD").unwrap()
+            }
         );
     }
 
     #[test]
     fn account_id_as_a_number_is_refused_naming_the_field() {
         let message = refused_message(&with("accountId", serde_json::json!(111122223333u64)));
-        assert!(message.starts_with("accountId must be a JSON string"), "{message}");
+        assert!(
+            message.starts_with("accountId must be a JSON string"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -457,15 +517,39 @@ mod tests {
         let cases = [
             ("schemaVersion", serde_json::json!(2), "schemaVersion"),
             ("schemaVersion", serde_json::json!("1"), "schemaVersion"),
-            ("type", serde_json::json!("enable-logs"), "type 'enable-logs' is unknown"),
-            ("type", serde_json::json!("deploy-step"), "type 'deploy-step' is part of the contract"),
+            (
+                "type",
+                serde_json::json!("enable-logs"),
+                "type 'enable-logs' is unknown",
+            ),
+            (
+                "type",
+                serde_json::json!("deploy-step"),
+                "type 'deploy-step' is part of the contract",
+            ),
             ("imsOrgId", serde_json::json!("ABC"), "imsOrgId"),
             ("accountId", serde_json::json!("1234-5678-901"), "accountId"),
             ("requestedBy", serde_json::json!(7), "requestedBy"),
-            ("params", serde_json::json!({"distributionId":"e2"}), "params.distributionId"),
-            ("params", serde_json::json!({}), "params.distributionId is required"),
-            ("params", serde_json::json!({"distributionId":"E2EXAMPLE1ABCD","provider":"akamai"}), "params.provider"),
-            ("params", serde_json::json!({"distributionId":"E2EXAMPLE1ABCD","distributionID":"x"}), "unknown field params.distributionID"),
+            (
+                "params",
+                serde_json::json!({"distributionId":"e2"}),
+                "params.distributionId",
+            ),
+            (
+                "params",
+                serde_json::json!({}),
+                "params.distributionId is required",
+            ),
+            (
+                "params",
+                serde_json::json!({"distributionId":"E2EXAMPLE1ABCD","provider":"akamai"}),
+                "params.provider",
+            ),
+            (
+                "params",
+                serde_json::json!({"distributionId":"E2EXAMPLE1ABCD","distributionID":"x"}),
+                "unknown field params.distributionID",
+            ),
             ("extra", serde_json::json!(1), "unknown field extra"),
         ];
         for (field, value, expected) in cases {
@@ -476,7 +560,10 @@ mod tests {
 
     #[test]
     fn refusal_keeps_the_identity_for_the_record() {
-        let Parsed::Refused { identity, .. } = parse(&with("schemaVersion", serde_json::json!(9))) else { panic!() };
+        let Parsed::Refused { identity, .. } = parse(&with("schemaVersion", serde_json::json!(9)))
+        else {
+            panic!()
+        };
         assert_eq!(identity.command_id.as_str(), "cmd-1");
         assert_eq!(identity.site_id.unwrap().as_str(), "site-42");
         assert_eq!(identity.distribution_id.unwrap().as_str(), "E2EXAMPLE1ABCD");
@@ -484,17 +571,29 @@ mod tests {
 
     #[test]
     fn bodies_without_a_usable_identity_are_unreadable() {
-        for body in ["{\"type\":", "[1,2]", "\"x\"", r#"{"commandId":"a b","siteId":"s"}"#, r#"{"commandId":"ok"}"#] {
+        for body in [
+            "{\"type\":",
+            "[1,2]",
+            "\"x\"",
+            r#"{"commandId":"a b","siteId":"s"}"#,
+            r#"{"commandId":"ok"}"#,
+        ] {
             assert!(matches!(parse(body), Parsed::Unreadable { .. }), "{body}");
         }
-        let Parsed::Unreadable { command_id, .. } = parse(r#"{"commandId":"ok","siteId":7}"#) else { panic!() };
+        let Parsed::Unreadable { command_id, .. } = parse(r#"{"commandId":"ok","siteId":7}"#)
+        else {
+            panic!()
+        };
         assert_eq!(command_id.as_deref(), Some("ok"));
     }
 
     #[test]
     fn site_less_rescan_is_keyed_without_a_site() {
-        let body = r#"{"schemaVersion":1,"commandId":"r-1","type":"rescan","params":{"scope":"all"}}"#;
-        let Parsed::Refused { identity, failure } = parse(body) else { panic!() };
+        let body =
+            r#"{"schemaVersion":1,"commandId":"r-1","type":"rescan","params":{"scope":"all"}}"#;
+        let Parsed::Refused { identity, failure } = parse(body) else {
+            panic!()
+        };
         assert!(identity.site_id.is_none());
         assert!(failure.message.contains("rescan"));
     }

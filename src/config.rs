@@ -55,13 +55,39 @@ impl Config {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
 
-        let log_destination_account = AccountId::parse(&required("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID")?)
-            .map_err(|rule| ConfigError::Malformed { name: "CDN_LOG_DELIVERY_DEST_ACCOUNT_ID", rule })?;
-        let max_receive_count = number(&get, "CDN_ONBOARD_MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT as u64, 1..=1000)? as u32;
-        let target_concurrency = number(&get, "CDN_ONBOARD_TARGET_CONCURRENCY", DEFAULT_TARGET_CONCURRENCY as u64, 1..=64)? as usize;
-        let ttl_days = number(&get, "CDN_ONBOARD_RECORD_TTL_DAYS", DEFAULT_RECORD_TTL_DAYS, 1..=3650)?;
-        let busy_delay_secs = number(&get, "CDN_ONBOARD_BUSY_DELAY_SECS", DEFAULT_BUSY_DELAY_SECS as u64, 0..=900)? as u32;
-        let connector_role_name = get("EDGE_OPTIMIZE_ROLE_NAME").unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
+        let log_destination_account =
+            AccountId::parse(&required("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID")?).map_err(|rule| {
+                ConfigError::Malformed {
+                    name: "CDN_LOG_DELIVERY_DEST_ACCOUNT_ID",
+                    rule,
+                }
+            })?;
+        let max_receive_count = number(
+            &get,
+            "CDN_ONBOARD_MAX_RECEIVE_COUNT",
+            DEFAULT_MAX_RECEIVE_COUNT as u64,
+            1..=1000,
+        )? as u32;
+        let target_concurrency = number(
+            &get,
+            "CDN_ONBOARD_TARGET_CONCURRENCY",
+            DEFAULT_TARGET_CONCURRENCY as u64,
+            1..=64,
+        )? as usize;
+        let ttl_days = number(
+            &get,
+            "CDN_ONBOARD_RECORD_TTL_DAYS",
+            DEFAULT_RECORD_TTL_DAYS,
+            1..=3650,
+        )?;
+        let busy_delay_secs = number(
+            &get,
+            "CDN_ONBOARD_BUSY_DELAY_SECS",
+            DEFAULT_BUSY_DELAY_SECS as u64,
+            0..=900,
+        )? as u32;
+        let connector_role_name =
+            get("EDGE_OPTIMIZE_ROLE_NAME").unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
         if !is_role_name(&connector_role_name) {
             return Err(ConfigError::Malformed {
                 name: "EDGE_OPTIMIZE_ROLE_NAME",
@@ -88,14 +114,20 @@ fn number(
     default: u64,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<u64, ConfigError> {
-    let Some(raw) = get(name) else { return Ok(default) };
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
     raw.trim()
         .parse::<u64>()
         .ok()
         .filter(|n| range.contains(n))
         .ok_or_else(|| ConfigError::Malformed {
             name,
-            rule: format!("must be a whole number from {} to {}", range.start(), range.end()),
+            rule: format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         })
 }
 
@@ -112,7 +144,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -132,13 +167,22 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_variables_name_themselves() {
-        assert_eq!(config(&BASE[..2]).unwrap_err(), ConfigError::Missing("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
+        assert_eq!(
+            config(&BASE[..2]).unwrap_err(),
+            ConfigError::Missing("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID")
+        );
         let mut vars = BASE.to_vec();
         vars.push(("CDN_ONBOARD_MAX_RECEIVE_COUNT", "five"));
         let error = config(&vars).unwrap_err().to_string();
-        assert!(error.starts_with("CDN_ONBOARD_MAX_RECEIVE_COUNT is malformed"), "{error}");
+        assert!(
+            error.starts_with("CDN_ONBOARD_MAX_RECEIVE_COUNT is malformed"),
+            "{error}"
+        );
         let mut vars = BASE.to_vec();
         vars[2].1 = "4444-5555-6666";
-        assert!(config(&vars).unwrap_err().to_string().contains("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
+        assert!(config(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
     }
 }

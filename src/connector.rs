@@ -81,7 +81,11 @@ pub struct Connector {
 impl Connector {
     /// `sts` must be a client for [`CONTROL_PLANE_REGION`]; `logs_template` carries what every
     /// customer-account Logs client shares (endpoint, HTTP client), without credentials.
-    pub fn new(sts: sts::Client, logs_template: logs::config::Builder, role_name: impl Into<String>) -> Self {
+    pub fn new(
+        sts: sts::Client,
+        logs_template: logs::config::Builder,
+        role_name: impl Into<String>,
+    ) -> Self {
         Self {
             sts,
             logs_template,
@@ -127,7 +131,10 @@ impl Connector {
             site_id: site_id.clone(),
             ims_org_id: ims_org_id.clone(),
         };
-        self.sessions.lock().expect("session map poisoned").remove(&key);
+        self.sessions
+            .lock()
+            .expect("session map poisoned")
+            .remove(&key);
     }
 
     fn slot(&self, key: &SessionKey) -> Slot {
@@ -158,8 +165,9 @@ impl Connector {
                 format!("AssumeRole on {role_arn} returned no credentials"),
             ));
         };
-        let expires_at = SystemTime::try_from(*credentials.expiration())
-            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(SESSION_DURATION_SECS as u64));
+        let expires_at = SystemTime::try_from(*credentials.expiration()).unwrap_or_else(|_| {
+            SystemTime::now() + Duration::from_secs(SESSION_DURATION_SECS as u64)
+        });
         tracing::info!(account_id = %key.account_id, site_id = %key.site_id, "assumed the connector role");
         Ok(CustomerSession {
             account_id: key.account_id.clone(),
@@ -218,15 +226,26 @@ mod tests {
         let long = session_name(&long_site);
         assert_eq!(long.len(), 64);
         assert!(long.starts_with("cdn-onboard-sss"));
-        assert_ne!(long, session_name(&SiteId::parse(&"s".repeat(127)).unwrap()));
+        assert_ne!(
+            long,
+            session_name(&SiteId::parse(&"s".repeat(127)).unwrap())
+        );
     }
 
     #[test]
     fn denied_assume_is_not_connected() {
-        let fault = AwsFault { code: Some("AccessDenied".into()), status: Some(403), transport: false };
+        let fault = AwsFault {
+            code: Some("AccessDenied".into()),
+            status: Some(403),
+            transport: false,
+        };
         let failure = assume_failure(&fault, "arn:aws:iam::111122223333:role/R");
         assert_eq!(failure.code, ErrorCode::NotConnected);
-        let throttled = AwsFault { code: Some("Throttling".into()), status: Some(400), transport: false };
+        let throttled = AwsFault {
+            code: Some("Throttling".into()),
+            status: Some(400),
+            transport: false,
+        };
         assert_eq!(assume_failure(&throttled, "x").code, ErrorCode::Throttled);
     }
 }

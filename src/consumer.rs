@@ -14,12 +14,12 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
+use crate::aws_calls::AwsCalls;
 use crate::command::{self, Command, Identity, Parsed};
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::error::{ErrorCode, Failure};
 use crate::execute::{execute, Executed};
-use crate::aws_calls::AwsCalls;
 use crate::queue::CommandQueue;
 use crate::records::{CommandKey, CommandRecord, Finish, Status, StoreError, Table};
 
@@ -72,7 +72,9 @@ impl Consumer {
         let mut failed = Vec::new();
         for message in group {
             let Some(message_id) = message.message_id.clone() else {
-                tracing::error!("an SQS record without a messageId cannot be acknowledged or retried; skipped");
+                tracing::error!(
+                    "an SQS record without a messageId cannot be acknowledged or retried; skipped"
+                );
                 continue;
             };
             let span = tracing::info_span!("message", message_id = %message_id, command_id = tracing::field::Empty);
@@ -92,14 +94,25 @@ impl Consumer {
     }
 
     /// Judges one message. Any store or queue failure makes it a retry: never lost.
-    pub async fn handle_message(&self, message: &SqsMessage, message_id: &str, deadline: SystemTime) -> Verdict {
+    pub async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        message_id: &str,
+        deadline: SystemTime,
+    ) -> Verdict {
         let body = message.body.as_deref().unwrap_or("");
         tracing::debug!(body_bytes = body.len(), "message received");
         let result = match command::parse(body) {
             Parsed::Unreadable { command_id, reason } => {
                 tracing::warn!(code = "INVALID_COMMAND", reason = %reason, "unreadable message recorded under INVALID");
-                self.record_invalid(message_id, ErrorCode::InvalidCommand, &reason, command_id.as_deref(), body)
-                    .await
+                self.record_invalid(
+                    message_id,
+                    ErrorCode::InvalidCommand,
+                    &reason,
+                    command_id.as_deref(),
+                    body,
+                )
+                .await
             }
             Parsed::Refused { identity, failure } => {
                 tracing::Span::current().record("command_id", identity.command_id.as_str());
@@ -107,7 +120,8 @@ impl Consumer {
             }
             Parsed::Valid(command) => {
                 tracing::Span::current().record("command_id", command.command_id.as_str());
-                self.run(message, message_id, body, &command, deadline).await
+                self.run(message, message_id, body, &command, deadline)
+                    .await
             }
         };
         result.unwrap_or_else(|error| {
@@ -125,32 +139,65 @@ impl Consumer {
         body: &str,
     ) -> Result<Verdict, ConsumerError> {
         self.table
-            .record_invalid(message_id, code, reason, command_id, body, SystemTime::now())
+            .record_invalid(
+                message_id,
+                code,
+                reason,
+                command_id,
+                body,
+                SystemTime::now(),
+            )
             .await?;
         Ok(Verdict::Acknowledge)
     }
 
     /// A command that broke a field rule: a `failed` record, unless the id was used before.
-    async fn refuse(&self, message_id: &str, body: &str, identity: &Identity, failure: &Failure) -> Result<Verdict, ConsumerError> {
+    async fn refuse(
+        &self,
+        message_id: &str,
+        body: &str,
+        identity: &Identity,
+        failure: &Failure,
+    ) -> Result<Verdict, ConsumerError> {
         tracing::warn!(code = failure.code.as_str(), reason = %failure.message, "command refused");
-        if self.table.refuse(identity, failure, SystemTime::now()).await? {
+        if self
+            .table
+            .refuse(identity, failure, SystemTime::now())
+            .await?
+        {
             return Ok(Verdict::Acknowledge);
         }
         let existing = self.table.command(&CommandKey::of(identity)).await?;
         if existing.is_some_and(|r| r.payload_hash != identity.payload_hash) {
-            return self.payload_mismatch(message_id, identity.command_id.as_str(), body).await;
+            return self
+                .payload_mismatch(message_id, identity.command_id.as_str(), body)
+                .await;
         }
         Ok(Verdict::Acknowledge)
     }
 
-    async fn payload_mismatch(&self, message_id: &str, command_id: &str, body: &str) -> Result<Verdict, ConsumerError> {
-        tracing::warn!(code = "PAYLOAD_MISMATCH", "commandId reused with a different payload; first record kept");
+    async fn payload_mismatch(
+        &self,
+        message_id: &str,
+        command_id: &str,
+        body: &str,
+    ) -> Result<Verdict, ConsumerError> {
+        tracing::warn!(
+            code = "PAYLOAD_MISMATCH",
+            "commandId reused with a different payload; first record kept"
+        );
         let reason = format!(
             "commandId {command_id} was already used for a different command; the first record is \
              unchanged. Send a new commandId for a new command"
         );
-        self.record_invalid(message_id, ErrorCode::PayloadMismatch, &reason, Some(command_id), body)
-            .await
+        self.record_invalid(
+            message_id,
+            ErrorCode::PayloadMismatch,
+            &reason,
+            Some(command_id),
+            body,
+        )
+        .await
     }
 
     async fn run(
@@ -163,25 +210,44 @@ impl Consumer {
     ) -> Result<Verdict, ConsumerError> {
         let record = self.accepted_record(command).await?;
         if record.payload_hash != command.payload_hash {
-            return self.payload_mismatch(message_id, command.command_id.as_str(), body).await;
+            return self
+                .payload_mismatch(message_id, command.command_id.as_str(), body)
+                .await;
         }
         if record.is_final() {
-            tracing::info!(status = record.status.as_str(), "duplicate delivery of a finished command; nothing done");
+            tracing::info!(
+                status = record.status.as_str(),
+                "duplicate delivery of a finished command; nothing done"
+            );
             return Ok(Verdict::Acknowledge);
         }
 
         let token = claim_token(message_id);
         let now = SystemTime::now();
         if record.is_claimed_by_other(&token, now) {
-            return self.come_back_later(body, "the command is running in another invocation").await;
+            return self
+                .come_back_later(body, "the command is running in another invocation")
+                .await;
         }
         let distribution_id = command.action.distribution_id();
-        if !self.table.acquire_lease(&command.account_id, distribution_id, &token, deadline, now).await? {
-            return self.come_back_later(body, "another command is changing this distribution").await;
+        if !self
+            .table
+            .acquire_lease(&command.account_id, distribution_id, &token, deadline, now)
+            .await?
+        {
+            return self
+                .come_back_later(body, "another command is changing this distribution")
+                .await;
         }
 
-        let verdict = self.claim_and_execute(message, command, &record, &token, deadline).await;
-        if let Err(error) = self.table.release_lease(&command.account_id, distribution_id, &token).await {
+        let verdict = self
+            .claim_and_execute(message, command, &record, &token, deadline)
+            .await;
+        if let Err(error) = self
+            .table
+            .release_lease(&command.account_id, distribution_id, &token)
+            .await
+        {
             tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
         }
         verdict
@@ -208,9 +274,15 @@ impl Consumer {
         token: &str,
         deadline: SystemTime,
     ) -> Result<Verdict, ConsumerError> {
-        let Some(version) = self.table.claim(record, token, deadline, SystemTime::now()).await? else {
+        let Some(version) = self
+            .table
+            .claim(record, token, deadline, SystemTime::now())
+            .await?
+        else {
             let body = message.body.as_deref().unwrap_or("");
-            return self.come_back_later(body, "another delivery claimed the command first").await;
+            return self
+                .come_back_later(body, "another delivery claimed the command first")
+                .await;
         };
         tracing::info!(
             command_type = command.action.command_type().as_str(),
@@ -222,9 +294,25 @@ impl Consumer {
 
         let calls = AwsCalls::new();
         let work_deadline = tokio_deadline(deadline);
-        let executed = execute(&self.table, &self.connector, &self.config, command, &calls, work_deadline).await;
-        self.conclude(message, command, &record.key, version, token, executed, calls.count())
-            .await
+        let executed = execute(
+            &self.table,
+            &self.connector,
+            &self.config,
+            command,
+            &calls,
+            work_deadline,
+        )
+        .await;
+        self.conclude(
+            message,
+            command,
+            &record.key,
+            version,
+            token,
+            executed,
+            calls.count(),
+        )
+        .await
     }
 
     /// Writes how the attempt ended and decides the message's fate.
@@ -259,13 +347,19 @@ impl Consumer {
 
         if !failure.retryable() {
             tracing::warn!(code = failure.code.as_str(), aws_calls, "command failed");
-            self.finish_failed(key, version, token, failure, aws_calls).await?;
+            self.finish_failed(key, version, token, failure, aws_calls)
+                .await?;
             return Ok(Verdict::Acknowledge);
         }
 
-        self.connector.forget(&command.account_id, &command.site_id, &command.ims_org_id);
+        self.connector
+            .forget(&command.account_id, &command.site_id, &command.ims_org_id);
         if receive_count >= self.config.max_receive_count {
-            tracing::error!(code = failure.code.as_str(), receive_count, "retries exhausted; the message goes to the dead-letter queue");
+            tracing::error!(
+                code = failure.code.as_str(),
+                receive_count,
+                "retries exhausted; the message goes to the dead-letter queue"
+            );
             let exhausted = Failure::new(
                 ErrorCode::RetriesExhausted,
                 format!(
@@ -274,11 +368,16 @@ impl Consumer {
                     failure.code, failure.message
                 ),
             );
-            self.finish_failed(key, version, token, exhausted, aws_calls).await?;
+            self.finish_failed(key, version, token, exhausted, aws_calls)
+                .await?;
             return Ok(Verdict::Retry);
         }
 
-        tracing::warn!(code = failure.code.as_str(), receive_count, "attempt failed; the message will be retried");
+        tracing::warn!(
+            code = failure.code.as_str(),
+            receive_count,
+            "attempt failed; the message will be retried"
+        );
         self.table
             .release_for_retry(key, version, token, &failure, aws_calls, now)
             .await?;
@@ -305,7 +404,9 @@ impl Consumer {
             error: Some(failure),
             aws_calls,
         };
-        self.table.finish(key, version, token, &finish, SystemTime::now()).await?;
+        self.table
+            .finish(key, version, token, &finish, SystemTime::now())
+            .await?;
         Ok(())
     }
 
@@ -313,7 +414,11 @@ impl Consumer {
     /// neither busy-loops nor burns the receive count.
     async fn come_back_later(&self, body: &str, why: &str) -> Result<Verdict, ConsumerError> {
         let delay = self.config.busy_delay_secs;
-        tracing::info!(reason = why, delay_secs = delay, "target busy; the message comes back later");
+        tracing::info!(
+            reason = why,
+            delay_secs = delay,
+            "target busy; the message comes back later"
+        );
         self.queue.send_later(body, delay).await?;
         Ok(Verdict::Acknowledge)
     }
@@ -383,7 +488,12 @@ mod tests {
     }
 
     fn for_target(id: &str, account: &str, distribution: &str) -> SqsMessage {
-        message(id, &format!(r#"{{"accountId":"{account}","params":{{"distributionId":"{distribution}"}}}}"#))
+        message(
+            id,
+            &format!(
+                r#"{{"accountId":"{account}","params":{{"distributionId":"{distribution}"}}}}"#
+            ),
+        )
     }
 
     #[test]
@@ -406,7 +516,8 @@ mod tests {
     fn receive_count_defaults_to_first_delivery() {
         let mut m = message("1", "{}");
         assert_eq!(receive_count(&m), 1);
-        m.attributes.insert("ApproximateReceiveCount".into(), "4".into());
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "4".into());
         assert_eq!(receive_count(&m), 4);
     }
 }

@@ -102,7 +102,10 @@ mod tests {
     fn names_follow_the_reference() {
         let plan = plan("ABC123DEF456@AdobeOrg");
         assert_eq!(plan.source_name, "llmo-cf-abc123def456-E2EXAMPLE1ABCD");
-        assert_eq!(plan.resource_arn, "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD");
+        assert_eq!(
+            plan.resource_arn,
+            "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD"
+        );
         assert_eq!(
             plan.destination_arn,
             "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456"

@@ -192,8 +192,12 @@ pub fn classify(fault: &AwsFault, action: &str) -> Failure {
                 format!("an AWS quota in the customer account blocks {action}; raise the quota or remove unused resources"),
             );
         }
-        "ServiceUnavailableException" | "ServiceUnavailable" | "InternalFailure"
-        | "InternalServerError" | "InternalServiceErrorException" | "InternalError" => {
+        "ServiceUnavailableException"
+        | "ServiceUnavailable"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "InternalServiceErrorException"
+        | "InternalError" => {
             return Failure::new(
                 Unavailable,
                 format!("AWS failed on its side during {action}; the command will be retried"),
@@ -204,10 +208,16 @@ pub fn classify(fault: &AwsFault, action: &str) -> Failure {
     if fault.transport || fault.status.is_some_and(|s| s >= 500) {
         return Failure::new(
             Unavailable,
-            format!("AWS could not be reached or failed during {action}; the command will be retried"),
+            format!(
+                "AWS could not be reached or failed during {action}; the command will be retried"
+            ),
         );
     }
-    let code = if fault.code().is_empty() { "an unnamed error" } else { fault.code() };
+    let code = if fault.code().is_empty() {
+        "an unnamed error"
+    } else {
+        fault.code()
+    };
     Failure::new(
         Internal,
         format!("{action} failed unexpectedly with {code}"),
@@ -228,18 +238,29 @@ mod tests {
 
     #[test]
     fn throttling_in_every_spelling_is_retryable() {
-        for code in ["Throttling", "ThrottlingException", "TooManyRequestsException"] {
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+        ] {
             let failure = classify(&fault(code, 400), "logs:CreateDelivery");
             assert_eq!(failure.code, ErrorCode::Throttled, "{code}");
             assert!(failure.retryable());
         }
-        let http_429 = AwsFault { code: None, status: Some(429), transport: false };
+        let http_429 = AwsFault {
+            code: None,
+            status: Some(429),
+            transport: false,
+        };
         assert_eq!(classify(&http_429, "x:Y").code, ErrorCode::Throttled);
     }
 
     #[test]
     fn access_denied_names_the_action() {
-        let failure = classify(&fault("AccessDeniedException", 400), "logs:PutDeliverySource");
+        let failure = classify(
+            &fault("AccessDeniedException", 400),
+            "logs:PutDeliverySource",
+        );
         assert_eq!(failure.code, ErrorCode::PermissionMissing);
         assert!(failure.message.contains("logs:PutDeliverySource"));
         assert!(!failure.retryable());
@@ -247,15 +268,28 @@ mod tests {
 
     #[test]
     fn server_side_and_transport_failures_are_unavailable() {
-        assert_eq!(classify(&fault("InternalFailure", 500), "a:B").code, ErrorCode::Unavailable);
-        assert_eq!(classify(&fault("Whatever", 503), "a:B").code, ErrorCode::Unavailable);
-        let transport = AwsFault { code: None, status: None, transport: true };
+        assert_eq!(
+            classify(&fault("InternalFailure", 500), "a:B").code,
+            ErrorCode::Unavailable
+        );
+        assert_eq!(
+            classify(&fault("Whatever", 503), "a:B").code,
+            ErrorCode::Unavailable
+        );
+        let transport = AwsFault {
+            code: None,
+            status: None,
+            transport: true,
+        };
         assert_eq!(classify(&transport, "a:B").code, ErrorCode::Unavailable);
     }
 
     #[test]
     fn quotas_are_terminal() {
-        let failure = classify(&fault("ServiceQuotaExceededException", 400), "logs:CreateDelivery");
+        let failure = classify(
+            &fault("ServiceQuotaExceededException", 400),
+            "logs:CreateDelivery",
+        );
         assert_eq!(failure.code, ErrorCode::LimitExceeded);
         assert!(!failure.retryable());
     }
@@ -264,7 +298,10 @@ mod tests {
     fn unknown_errors_are_internal_and_name_only_the_code() {
         let failure = classify(&fault("ValidationException", 400), "logs:CreateDelivery");
         assert_eq!(failure.code, ErrorCode::Internal);
-        assert_eq!(failure.message, "logs:CreateDelivery failed unexpectedly with ValidationException");
+        assert_eq!(
+            failure.message,
+            "logs:CreateDelivery failed unexpectedly with ValidationException"
+        );
     }
 
     #[test]

@@ -30,7 +30,12 @@ pub async fn execute(
     deadline: Instant,
 ) -> Result<Executed, Failure> {
     let session = connector
-        .session(&command.account_id, &command.site_id, &command.ims_org_id, calls)
+        .session(
+            &command.account_id,
+            &command.site_id,
+            &command.ims_org_id,
+            calls,
+        )
         .await?;
     let logs = session.logs(calls);
     let plan = DeliveryPlan::new(

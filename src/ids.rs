@@ -136,8 +136,17 @@ mod tests {
 
     #[test]
     fn account_id_keeps_leading_zeros_and_refuses_other_shapes() {
-        assert_eq!(AccountId::parse("012345678901").unwrap().as_str(), "012345678901");
-        for bad in ["1234-5678-9012", "12345678901", "1234567890123", "", "12345678901a"] {
+        assert_eq!(
+            AccountId::parse("012345678901").unwrap().as_str(),
+            "012345678901"
+        );
+        for bad in [
+            "1234-5678-9012",
+            "12345678901",
+            "1234567890123",
+            "",
+            "12345678901a",
+        ] {
             assert!(AccountId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -146,7 +155,12 @@ mod tests {
     fn distribution_id_follows_cloudfront_shape() {
         assert!(DistributionId::parse("E2EXAMPLE1ABCD").is_ok());
         assert!(DistributionId::parse("E2EXAMPLE1AB").is_ok());
-        for bad in ["e2example1abcd", "E2EXAMPLE1A", "E2EXAMPLE1ABCDE", "E2EXAMPLE1AB#"] {
+        for bad in [
+            "e2example1abcd",
+            "E2EXAMPLE1A",
+            "E2EXAMPLE1ABCDE",
+            "E2EXAMPLE1AB#",
+        ] {
             assert!(DistributionId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -171,7 +185,14 @@ mod tests {
 
     #[test]
     fn ims_org_id_must_yield_a_usable_name() {
-        for bad in ["ABC123", "@AdobeOrg", "-x@AdobeOrg", "a.b@AdobeOrg", "ABC@adobeorg", ""] {
+        for bad in [
+            "ABC123",
+            "@AdobeOrg",
+            "-x@AdobeOrg",
+            "a.b@AdobeOrg",
+            "ABC@adobeorg",
+            "",
+        ] {
             assert!(ImsOrgId::parse(bad).is_err(), "{bad}");
         }
     }

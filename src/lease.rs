@@ -12,7 +12,10 @@ use crate::records::{is_condition_failure, StoreError, Table};
 /// The lease item of one distribution.
 pub fn lease_key(account_id: &AccountId, distribution_id: &DistributionId) -> Item {
     Item::from([
-        ("pk".to_owned(), s(format!("LEASE#{account_id}#{distribution_id}"))),
+        (
+            "pk".to_owned(),
+            s(format!("LEASE#{account_id}#{distribution_id}")),
+        ),
         ("sk".to_owned(), s("LEASE")),
     ])
 }

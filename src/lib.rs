@@ -1,21 +1,48 @@
+//! cdn-onboard executes CDN onboarding commands from an SQS queue inside customers' AWS accounts,
+//! through their cross-account connector role, and records each outcome in DynamoDB.
+//!
+//! A message's way through the code:
+//!
+//! ```text
+//! consumer   SQS batch → groups by distribution → one message at a time per group
+//! command    body → Valid | Refused (failed record) | Unreadable (INVALID record)
+//! records    command record `accepted` → idempotency → claim (`running`)
+//! lease      one mutating command per distribution
+//! connector  AssumeRole (external id = IMS org id) → customer-scoped clients
+//! execute    log_delivery::enable / disable → targets (target record)
+//! consumer   `succeeded` | `failed` | retry → partial batch response
+//! ```
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`command`], [`ids`] | the envelope, each type's params, the identifiers |
+//! | [`consumer`], [`execute`] | one batch in, one partial batch response out; running one command |
+//! | [`records`], [`lease`], [`targets`], [`attributes`] | every DynamoDB read and conditional write |
+//! | [`connector`], [`aws_calls`] | AssumeRole and its session cache; counting AWS requests |
+//! | [`log_delivery`], [`delivery_names`] | enable and disable; the names and fixed configuration |
+//! | [`error`], [`retry`] | the contract's codes and the one classification of AWS errors; backoff |
+//! | [`queue`], [`worker`] | sending back and spacing retries; the long-polling worker |
+//! | [`config`], [`app`], [`telemetry`], [`clock`] | configuration, wiring, logging, times |
+//! | [`cli`] | the operator CLI's commands |
+
+pub mod app;
+pub mod attributes;
 pub mod aws_calls;
+pub mod cli;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod connector;
-pub mod error;
-pub mod ids;
-pub mod retry;
-pub mod delivery_names;
-pub mod log_delivery;
-pub mod attributes;
-pub mod clock;
-pub mod records;
-pub mod lease;
-pub mod targets;
-pub mod queue;
 pub mod consumer;
+pub mod delivery_names;
+pub mod error;
 pub mod execute;
-pub mod app;
+pub mod ids;
+pub mod lease;
+pub mod log_delivery;
+pub mod queue;
+pub mod records;
+pub mod retry;
+pub mod targets;
 pub mod telemetry;
 pub mod worker;
-pub mod cli;

@@ -65,12 +65,24 @@ pub struct DeliveryReport {
 }
 
 /// Forwards the distribution's access logs to the tenant's destination.
-pub async fn enable(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Result<DeliveryReport, Failure> {
+pub async fn enable(
+    logs: &Client,
+    plan: &DeliveryPlan,
+    deadline: Instant,
+) -> Result<DeliveryReport, Failure> {
     ensure_source(logs, plan, deadline).await?;
 
     let deliveries = list_deliveries_from(logs, &plan.source_name, deadline).await?;
-    if let Some(existing) = deliveries.iter().find(|d| d.delivery_destination_arn() == Some(plan.destination_arn.as_str())) {
-        return Ok(report(plan, Outcome::AlreadyEnabled, existing.id(), Vec::new()));
+    if let Some(existing) = deliveries
+        .iter()
+        .find(|d| d.delivery_destination_arn() == Some(plan.destination_arn.as_str()))
+    {
+        return Ok(report(
+            plan,
+            Outcome::AlreadyEnabled,
+            existing.id(),
+            Vec::new(),
+        ));
     }
 
     // Ours, but to another destination (the tenant's destination was renamed or moved): a
@@ -82,16 +94,29 @@ pub async fn enable(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Re
             removed.push(id.to_owned());
         }
     }
-    let outcome = if removed.is_empty() { Outcome::Created } else { Outcome::Repointed };
+    let outcome = if removed.is_empty() {
+        Outcome::Created
+    } else {
+        Outcome::Repointed
+    };
 
     match create_delivery(logs, plan, deadline).await? {
         Created::New(id) => Ok(report(plan, outcome, id.as_deref(), removed)),
-        Created::ByAnotherRequest(id) => Ok(report(plan, Outcome::AlreadyEnabled, id.as_deref(), removed)),
+        Created::ByAnotherRequest(id) => Ok(report(
+            plan,
+            Outcome::AlreadyEnabled,
+            id.as_deref(),
+            removed,
+        )),
     }
 }
 
 /// Removes our deliveries and our source for the distribution; never anything we did not create.
-pub async fn disable(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Result<DeliveryReport, Failure> {
+pub async fn disable(
+    logs: &Client,
+    plan: &DeliveryPlan,
+    deadline: Instant,
+) -> Result<DeliveryReport, Failure> {
     let source = get_source(logs, &plan.source_name, deadline).await?;
     let deliveries = list_deliveries_from(logs, &plan.source_name, deadline).await?;
 
@@ -113,7 +138,8 @@ pub async fn disable(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> R
         delete_source(logs, &plan.source_name, deadline).await?;
     }
 
-    let outcome = if removed.is_empty() && !(source_is_ours && !source_kept) {
+    let source_deleted = source_is_ours && !source_kept;
+    let outcome = if removed.is_empty() && !source_deleted {
         Outcome::NotEnabled
     } else {
         Outcome::Disabled
@@ -123,7 +149,12 @@ pub async fn disable(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> R
     Ok(report)
 }
 
-fn report(plan: &DeliveryPlan, outcome: Outcome, delivery_id: Option<&str>, removed: Vec<String>) -> DeliveryReport {
+fn report(
+    plan: &DeliveryPlan,
+    outcome: Outcome,
+    delivery_id: Option<&str>,
+    removed: Vec<String>,
+) -> DeliveryReport {
     DeliveryReport {
         outcome,
         delivery_source_name: plan.source_name.clone(),
@@ -143,12 +174,16 @@ fn is_ours(plan: &DeliveryPlan, delivery: &Delivery) -> bool {
 }
 
 fn serves(source: &DeliverySource, plan: &DeliveryPlan) -> bool {
-    source.resource_arns().iter().any(|arn| *arn == plan.resource_arn)
+    source.resource_arns().contains(&plan.resource_arn)
 }
 
 /// Makes sure our delivery source exists for the distribution, refusing when the distribution is
 /// already bound to a source someone else created.
-async fn ensure_source(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Result<(), Failure> {
+async fn ensure_source(
+    logs: &Client,
+    plan: &DeliveryPlan,
+    deadline: Instant,
+) -> Result<(), Failure> {
     match get_source(logs, &plan.source_name, deadline).await? {
         Some(source) if serves(&source, plan) && source.log_type() == Some(LOG_TYPE) => return Ok(()),
         Some(_) => {
@@ -204,7 +239,11 @@ fn foreign_source_conflict(plan: &DeliveryPlan, foreign: &str) -> Failure {
     )
 }
 
-async fn get_source(logs: &Client, name: &str, deadline: Instant) -> Result<Option<DeliverySource>, Failure> {
+async fn get_source(
+    logs: &Client,
+    name: &str,
+    deadline: Instant,
+) -> Result<Option<DeliverySource>, Failure> {
     match call(deadline, || logs.get_delivery_source().name(name).send()).await {
         Ok(output) => Ok(output.delivery_source),
         Err(fault) if fault.is("ResourceNotFoundException") => Ok(None),
@@ -213,11 +252,17 @@ async fn get_source(logs: &Client, name: &str, deadline: Instant) -> Result<Opti
 }
 
 /// The name of a delivery source, not ours, that is bound to the distribution.
-async fn find_foreign_source(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Result<Option<String>, Failure> {
+async fn find_foreign_source(
+    logs: &Client,
+    plan: &DeliveryPlan,
+    deadline: Instant,
+) -> Result<Option<String>, Failure> {
     let mut next_token = None;
     for _ in 0..MAX_LIST_PAGES {
         let page = call(deadline, || {
-            logs.describe_delivery_sources().set_next_token(next_token.clone()).send()
+            logs.describe_delivery_sources()
+                .set_next_token(next_token.clone())
+                .send()
         })
         .await
         .map_err(|fault| classify(&fault, "logs:DescribeDeliverySources"))?;
@@ -237,13 +282,21 @@ async fn find_foreign_source(logs: &Client, plan: &DeliveryPlan, deadline: Insta
 }
 
 /// Every delivery whose source is `source_name`, across all pages.
-async fn list_deliveries_from(logs: &Client, source_name: &str, deadline: Instant) -> Result<Vec<Delivery>, Failure> {
+async fn list_deliveries_from(
+    logs: &Client,
+    source_name: &str,
+    deadline: Instant,
+) -> Result<Vec<Delivery>, Failure> {
     let mut found = Vec::new();
     let mut next_token = None;
     for _ in 0..MAX_LIST_PAGES {
-        let page = call(deadline, || logs.describe_deliveries().set_next_token(next_token.clone()).send())
-            .await
-            .map_err(|fault| classify(&fault, "logs:DescribeDeliveries"))?;
+        let page = call(deadline, || {
+            logs.describe_deliveries()
+                .set_next_token(next_token.clone())
+                .send()
+        })
+        .await
+        .map_err(|fault| classify(&fault, "logs:DescribeDeliveries"))?;
         found.extend(
             page.deliveries()
                 .iter()
@@ -264,7 +317,11 @@ enum Created {
     ByAnotherRequest(Option<String>),
 }
 
-async fn create_delivery(logs: &Client, plan: &DeliveryPlan, deadline: Instant) -> Result<Created, Failure> {
+async fn create_delivery(
+    logs: &Client,
+    plan: &DeliveryPlan,
+    deadline: Instant,
+) -> Result<Created, Failure> {
     let s3 = S3DeliveryConfiguration::builder()
         .suffix_path(SUFFIX_PATH)
         .enable_hive_compatible_path(false)
@@ -281,7 +338,11 @@ async fn create_delivery(logs: &Client, plan: &DeliveryPlan, deadline: Instant) 
         })
         .await;
         let fault = match result {
-            Ok(output) => return Ok(Created::New(output.delivery().and_then(|d| d.id()).map(str::to_owned))),
+            Ok(output) => {
+                return Ok(Created::New(
+                    output.delivery().and_then(|d| d.id()).map(str::to_owned),
+                ))
+            }
             Err(fault) => fault,
         };
         if !fault.is("ConflictException") {
@@ -290,7 +351,9 @@ async fn create_delivery(logs: &Client, plan: &DeliveryPlan, deadline: Instant) 
         // Check-then-create race with another enable: if the delivery now exists, it is done.
         // Otherwise the source is still being updated; wait and try again.
         let deliveries = list_deliveries_from(logs, &plan.source_name, deadline).await?;
-        let existing = deliveries.iter().find(|d| d.delivery_destination_arn() == Some(plan.destination_arn.as_str()));
+        let existing = deliveries
+            .iter()
+            .find(|d| d.delivery_destination_arn() == Some(plan.destination_arn.as_str()));
         if let Some(existing) = existing {
             return Ok(Created::ByAnotherRequest(existing.id().map(str::to_owned)));
         }
@@ -337,7 +400,8 @@ async fn delete_delivery(logs: &Client, id: &str, deadline: Instant) -> Result<(
 }
 
 async fn delete_source(logs: &Client, name: &str, deadline: Instant) -> Result<(), Failure> {
-    match call_through_conflicts(deadline, || logs.delete_delivery_source().name(name).send()).await {
+    match call_through_conflicts(deadline, || logs.delete_delivery_source().name(name).send()).await
+    {
         Ok(_) => Ok(()),
         Err(fault) if fault.is("ResourceNotFoundException") => Ok(()),
         Err(fault) if fault.is("ConflictException") => Err(being_updated()),
@@ -364,13 +428,21 @@ where
 
 /// As [`call`], and also through "resource is being updated" conflicts, for deletes, where a
 /// conflict can mean nothing else.
-async fn call_through_conflicts<T, E, F, Fut>(deadline: Instant, operation: F) -> Result<T, AwsFault>
+async fn call_through_conflicts<T, E, F, Fut>(
+    deadline: Instant,
+    operation: F,
+) -> Result<T, AwsFault>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata,
 {
-    call_retrying(deadline, |f| is_transient(f) || f.is("ConflictException"), operation).await
+    call_retrying(
+        deadline,
+        |f| is_transient(f) || f.is("ConflictException"),
+        operation,
+    )
+    .await
 }
 
 async fn call_retrying<T, E, F, Fut>(
@@ -388,7 +460,11 @@ where
         async move {
             attempt.await.map_err(|error| {
                 let fault = AwsFault::from_sdk(&error);
-                tracing::debug!(aws_error = fault.code(), status = fault.status, "CloudWatch Logs call failed");
+                tracing::debug!(
+                    aws_error = fault.code(),
+                    status = fault.status,
+                    "CloudWatch Logs call failed"
+                );
                 fault
             })
         }

@@ -48,7 +48,11 @@ impl CommandQueue {
 
     /// Keeps a failed message hidden for a delay that doubles with every receive, instead of the
     /// queue's fixed visibility timeout.
-    pub async fn delay_retry(&self, receipt_handle: &str, receive_count: u32) -> Result<(), QueueError> {
+    pub async fn delay_retry(
+        &self,
+        receipt_handle: &str,
+        receive_count: u32,
+    ) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)

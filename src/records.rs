@@ -69,9 +69,15 @@ impl Status {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Accepted, Self::Running, Self::Waiting, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Self::Accepted,
+            Self::Running,
+            Self::Waiting,
+            Self::Succeeded,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -95,7 +101,10 @@ impl CommandKey {
     }
 
     fn item(&self) -> Item {
-        Item::from([("pk".to_owned(), s(&self.pk)), ("sk".to_owned(), s(&self.sk))])
+        Item::from([
+            ("pk".to_owned(), s(&self.pk)),
+            ("sk".to_owned(), s(&self.sk)),
+        ])
     }
 }
 
@@ -117,7 +126,9 @@ impl CommandRecord {
     fn from_item(key: CommandKey, item: &Item) -> Self {
         Self {
             key,
-            status: get_s(item, "status").and_then(Status::parse).unwrap_or(Status::Accepted),
+            status: get_s(item, "status")
+                .and_then(Status::parse)
+                .unwrap_or(Status::Accepted),
             version: get_n(item, "version").unwrap_or(0),
             payload_hash: get_s(item, "payloadHash").unwrap_or_default().to_owned(),
             attempts: get_n(item, "attempts").unwrap_or(0),
@@ -139,7 +150,9 @@ impl CommandRecord {
     pub fn is_final(&self) -> bool {
         match self.status {
             Status::Succeeded => true,
-            Status::Failed => self.error_code.as_deref() != Some(ErrorCode::RetriesExhausted.as_str()),
+            Status::Failed => {
+                self.error_code.as_deref() != Some(ErrorCode::RetriesExhausted.as_str())
+            }
             _ => false,
         }
     }
@@ -167,7 +180,10 @@ fn error_attribute(failure: &Failure) -> AttributeValue {
         [
             ("code".to_owned(), s(failure.code.as_str())),
             ("message".to_owned(), s(&failure.message)),
-            ("retryable".to_owned(), AttributeValue::Bool(failure.retryable())),
+            (
+                "retryable".to_owned(),
+                AttributeValue::Bool(failure.retryable()),
+            ),
         ]
         .into(),
     )
@@ -188,7 +204,9 @@ impl Table {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
-        Ok(output.item.map(|item| CommandRecord::from_item(key.clone(), &item)))
+        Ok(output
+            .item
+            .map(|item| CommandRecord::from_item(key.clone(), &item)))
     }
 
     /// The whole stored record as JSON, for people and the CLI.
@@ -217,7 +235,12 @@ impl Table {
     }
 
     /// Writes a `failed` record for a command that broke a field rule, unless one exists.
-    pub async fn refuse(&self, identity: &Identity, failure: &Failure, now: SystemTime) -> Result<bool, StoreError> {
+    pub async fn refuse(
+        &self,
+        identity: &Identity,
+        failure: &Failure,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
         let mut item = self.base_item(identity, now);
         item.insert("status".into(), s(Status::Failed.as_str()));
         item.insert("error".into(), error_attribute(failure));
@@ -406,8 +429,14 @@ impl Table {
             ("sk".to_owned(), s(format!("MSG#{message_id}"))),
             ("messageId".to_owned(), s(message_id)),
             ("code".to_owned(), s(code.as_str())),
-            ("reason".to_owned(), s(crate::error::sanitize_message(reason))),
-            ("body".to_owned(), s(truncate_utf8(body, INVALID_BODY_BYTES))),
+            (
+                "reason".to_owned(),
+                s(crate::error::sanitize_message(reason)),
+            ),
+            (
+                "body".to_owned(),
+                s(truncate_utf8(body, INVALID_BODY_BYTES)),
+            ),
             ("bodyBytes".to_owned(), n(body.len())),
             ("receivedAt".to_owned(), s(rfc3339(now))),
             ("expiresAt".to_owned(), self.expires_at(now)),
@@ -427,7 +456,11 @@ impl Table {
 
     /// Every item of one partition whose sort key starts with `sk_prefix` (all of them when it is
     /// empty), all pages, as JSON (the CLI's `status`).
-    pub async fn partition_json(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Value>, StoreError> {
+    pub async fn partition_json(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Value>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -444,7 +477,10 @@ impl Table {
                     .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                     .expression_attribute_values(":prefix", s(sk_prefix))
             };
-            let page = query.send().await.map_err(|e| StoreError::from_sdk("Query", &e))?;
+            let page = query
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", &e))?;
             items.extend(page.items().iter().map(item_to_json));
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -472,7 +508,10 @@ mod tests {
 
     fn record(status: Status, error: Option<&str>) -> CommandRecord {
         CommandRecord {
-            key: CommandKey { pk: "SITE#s".into(), sk: "CMD#c".into() },
+            key: CommandKey {
+                pk: "SITE#s".into(),
+                sk: "CMD#c".into(),
+            },
             status,
             version: 3,
             payload_hash: "h".into(),
@@ -498,7 +537,10 @@ mod tests {
         let at = std::time::UNIX_EPOCH + Duration::from_millis(2_000);
         let running = record(Status::Running, None);
         assert!(running.is_claimed_by_other("mine", before));
-        assert!(!running.is_claimed_by_other("mine", at), "a deadline reached counts as expired");
+        assert!(
+            !running.is_claimed_by_other("mine", at),
+            "a deadline reached counts as expired"
+        );
         assert!(!running.is_claimed_by_other("other", before));
     }
 
@@ -519,6 +561,12 @@ mod tests {
             distribution_id: None,
             payload_hash: String::new(),
         };
-        assert_eq!(CommandKey::of(&identity), CommandKey { pk: "SYSTEM".into(), sk: "CMD#r-1".into() });
+        assert_eq!(
+            CommandKey::of(&identity),
+            CommandKey {
+                pk: "SYSTEM".into(),
+                sk: "CMD#r-1".into()
+            }
+        );
     }
 }

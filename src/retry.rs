@@ -29,7 +29,10 @@ impl Backoff {
     /// exponentially growing cap.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(16);
-        let cap = self.first_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let cap = self
+            .first_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let half = cap / 2;
         half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
     }
@@ -60,7 +63,11 @@ where
         if Instant::now() + delay >= deadline {
             return Err(error);
         }
-        tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, "retrying after a transient AWS error");
+        tracing::warn!(
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            "retrying after a transient AWS error"
+        );
         tokio::time::sleep(delay).await;
         attempt += 1;
     }
@@ -91,11 +98,22 @@ mod tests {
     async fn retries_until_success() {
         let calls = Cell::new(0);
         let far = Instant::now() + Duration::from_secs(10);
-        let result: Result<u32, &str> = retry(FAST, far, |_| true, || {
-            calls.set(calls.get() + 1);
-            let n = calls.get();
-            async move { if n < 3 { Err("busy") } else { Ok(n) } }
-        })
+        let result: Result<u32, &str> = retry(
+            FAST,
+            far,
+            |_| true,
+            || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move {
+                    if n < 3 {
+                        Err("busy")
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(result, Ok(3));
     }
@@ -104,18 +122,28 @@ mod tests {
     async fn stops_at_the_attempt_limit_and_on_refused_errors() {
         let calls = Cell::new(0);
         let far = Instant::now() + Duration::from_secs(10);
-        let result: Result<(), &str> = retry(FAST, far, |_| true, || {
-            calls.set(calls.get() + 1);
-            async { Err("busy") }
-        })
+        let result: Result<(), &str> = retry(
+            FAST,
+            far,
+            |_| true,
+            || {
+                calls.set(calls.get() + 1);
+                async { Err("busy") }
+            },
+        )
         .await;
         assert_eq!((result, calls.get()), (Err("busy"), 4));
 
         calls.set(0);
-        let _ = retry(FAST, far, |e: &&str| *e == "busy", || {
-            calls.set(calls.get() + 1);
-            async { Err::<(), _>("fatal") }
-        })
+        let _ = retry(
+            FAST,
+            far,
+            |e: &&str| *e == "busy",
+            || {
+                calls.set(calls.get() + 1);
+                async { Err::<(), _>("fatal") }
+            },
+        )
         .await;
         assert_eq!(calls.get(), 1);
     }
@@ -123,10 +151,15 @@ mod tests {
     #[tokio::test]
     async fn never_sleeps_past_the_deadline() {
         let calls = Cell::new(0);
-        let result: Result<(), &str> = retry(FAST, Instant::now(), |_| true, || {
-            calls.set(calls.get() + 1);
-            async { Err("busy") }
-        })
+        let result: Result<(), &str> = retry(
+            FAST,
+            Instant::now(),
+            |_| true,
+            || {
+                calls.set(calls.get() + 1);
+                async { Err("busy") }
+            },
+        )
         .await;
         assert_eq!((result, calls.get()), (Err("busy"), 1));
     }

@@ -53,7 +53,10 @@ impl Table {
     ) -> Result<(), StoreError> {
         let distribution_id = command.action.distribution_id();
         let pk = target_pk(&command.account_id, distribution_id);
-        let sort = format!("{}#{distribution_id}#{LOG_DELIVERY_KIND}", command.account_id);
+        let sort = format!(
+            "{}#{distribution_id}#{LOG_DELIVERY_KIND}",
+            command.account_id
+        );
         let mut request = self
             .client
             .update_item()
@@ -99,10 +102,18 @@ impl Table {
     }
 
     /// Records that the distribution's log delivery is off; it leaves the rescan index.
-    pub async fn log_delivery_disabled(&self, command: &Command, plan: &DeliveryPlan, now: SystemTime) -> Result<(), StoreError> {
+    pub async fn log_delivery_disabled(
+        &self,
+        command: &Command,
+        plan: &DeliveryPlan,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
         let distribution_id = command.action.distribution_id();
         let pk = target_pk(&command.account_id, distribution_id);
-        let sort = format!("{}#{distribution_id}#{LOG_DELIVERY_KIND}", command.account_id);
+        let sort = format!(
+            "{}#{distribution_id}#{LOG_DELIVERY_KIND}",
+            command.account_id
+        );
         self.client
             .update_item()
             .table_name(&self.name)

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 
 use crate::consumer::Consumer;
 use crate::queue::QueueError;
@@ -41,7 +43,11 @@ const MAX_WAIT_SECS: i32 = 20;
 /// Long-poll while draining: short, so emptiness is noticed soon.
 const DRAIN_WAIT_SECS: i32 = 1;
 
-pub async fn run(consumer: &Consumer, options: &WorkerOptions, mut progress: impl FnMut(&BatchDone)) -> Result<Totals, QueueError> {
+pub async fn run(
+    consumer: &Consumer,
+    options: &WorkerOptions,
+    mut progress: impl FnMut(&BatchDone),
+) -> Result<Totals, QueueError> {
     let mut totals = Totals::default();
     let mut empty_since: Option<Instant> = None;
     loop {
@@ -66,7 +72,9 @@ pub async fn run(consumer: &Consumer, options: &WorkerOptions, mut progress: imp
         let received: Vec<SqsMessage> = messages.iter().map(to_event_record).collect();
         let mut event = SqsEvent::default();
         event.records = received;
-        let response = consumer.handle(event, SystemTime::now() + options.invocation).await;
+        let response = consumer
+            .handle(event, SystemTime::now() + options.invocation)
+            .await;
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()
@@ -78,7 +86,11 @@ pub async fn run(consumer: &Consumer, options: &WorkerOptions, mut progress: imp
         totals.messages += messages.len() as u64;
         totals.retried += failed.len() as u64;
         totals.acknowledged += (messages.len() - failed.len()) as u64;
-        progress(&BatchDone { messages: messages.len(), retried: failed.len(), totals });
+        progress(&BatchDone {
+            messages: messages.len(),
+            retried: failed.len(),
+            totals,
+        });
     }
 }
 
@@ -89,7 +101,11 @@ async fn receive(consumer: &Consumer, options: &WorkerOptions) -> Result<Vec<Mes
         .receive_message()
         .queue_url(&consumer.queue.url)
         .max_number_of_messages(10)
-        .wait_time_seconds(if options.drain { DRAIN_WAIT_SECS } else { MAX_WAIT_SECS })
+        .wait_time_seconds(if options.drain {
+            DRAIN_WAIT_SECS
+        } else {
+            MAX_WAIT_SECS
+        })
         .visibility_timeout((options.invocation.as_secs() + 30) as i32)
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .message_attribute_names("All")
@@ -124,7 +140,11 @@ async fn queue_holds_messages(consumer: &Consumer) -> Result<bool, QueueError> {
     Ok(pending > 0)
 }
 
-async fn delete_acknowledged(consumer: &Consumer, messages: &[Message], failed: &[&str]) -> Result<(), QueueError> {
+async fn delete_acknowledged(
+    consumer: &Consumer,
+    messages: &[Message],
+    failed: &[&str],
+) -> Result<(), QueueError> {
     let entries: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .enumerate()

@@ -16,7 +16,13 @@ use support::mocks::{logs_template, sts_client, sts_error, RAW_AWS_TEXT};
 const ROLE: &str = "arn:aws:iam::111122223333:role/AdobeLLMOptimizerCloudFrontConnectorRole";
 
 fn granted() -> AssumeRoleOutput {
-    let expires = DateTime::from_secs(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 900);
+    let expires = DateTime::from_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 900,
+    );
     AssumeRoleOutput::builder()
         .credentials(
             Credentials::builder()
@@ -48,29 +54,56 @@ async fn assumes_with_the_org_as_external_id_and_a_site_session_name() {
                 && r.duration_seconds() == Some(900)
         })
         .then_output(granted);
-    let connector = Connector::new(sts_client(&[&assume]), logs_template(&[]), "AdobeLLMOptimizerCloudFrontConnectorRole");
+    let connector = Connector::new(
+        sts_client(&[&assume]),
+        logs_template(&[]),
+        "AdobeLLMOptimizerCloudFrontConnectorRole",
+    );
     let (account, site, org) = ids("ABC123DEF456@AdobeOrg");
     let calls = AwsCalls::new();
 
-    let session = connector.session(&account, &site, &org, &calls).await.unwrap();
-    connector.session(&account, &site, &org, &calls).await.unwrap();
+    let session = connector
+        .session(&account, &site, &org, &calls)
+        .await
+        .unwrap();
+    connector
+        .session(&account, &site, &org, &calls)
+        .await
+        .unwrap();
 
-    assert_eq!(assume.num_calls(), 1, "the second call reuses the valid session");
+    assert_eq!(
+        assume.num_calls(),
+        1,
+        "the second call reuses the valid session"
+    );
     assert_eq!(calls.count(), 1);
     let printed = format!("{session:?}");
-    assert!(!printed.contains("SENTINEL-SECRET") && !printed.contains("SENTINEL-TOKEN"), "{printed}");
+    assert!(
+        !printed.contains("SENTINEL-SECRET") && !printed.contains("SENTINEL-TOKEN"),
+        "{printed}"
+    );
 }
 
 #[tokio::test]
 async fn a_session_is_never_shared_between_tenants() {
     let assume = mock!(Client::assume_role).then_output(granted);
-    let connector = Connector::new(sts_client(&[&assume]), logs_template(&[]), "AdobeLLMOptimizerCloudFrontConnectorRole");
+    let connector = Connector::new(
+        sts_client(&[&assume]),
+        logs_template(&[]),
+        "AdobeLLMOptimizerCloudFrontConnectorRole",
+    );
     let calls = AwsCalls::new();
 
     let (account, site, org) = ids("ABC123DEF456@AdobeOrg");
-    connector.session(&account, &site, &org, &calls).await.unwrap();
+    connector
+        .session(&account, &site, &org, &calls)
+        .await
+        .unwrap();
     let (account, site, other_org) = ids("OTHER000000@AdobeOrg");
-    connector.session(&account, &site, &other_org, &calls).await.unwrap();
+    connector
+        .session(&account, &site, &other_org, &calls)
+        .await
+        .unwrap();
 
     assert_eq!(assume.num_calls(), 2);
 }
@@ -78,10 +111,17 @@ async fn a_session_is_never_shared_between_tenants() {
 #[tokio::test]
 async fn a_wrong_external_id_is_not_connected() {
     let assume = mock!(Client::assume_role).then_http_response(|| sts_error(403, "AccessDenied"));
-    let connector = Connector::new(sts_client(&[&assume]), logs_template(&[]), "AdobeLLMOptimizerCloudFrontConnectorRole");
+    let connector = Connector::new(
+        sts_client(&[&assume]),
+        logs_template(&[]),
+        "AdobeLLMOptimizerCloudFrontConnectorRole",
+    );
     let (account, site, org) = ids("WRONG000000@AdobeOrg");
 
-    let failure = connector.session(&account, &site, &org, &AwsCalls::new()).await.unwrap_err();
+    let failure = connector
+        .session(&account, &site, &org, &AwsCalls::new())
+        .await
+        .unwrap_err();
 
     assert_eq!(failure.code, ErrorCode::NotConnected);
     assert!(!failure.retryable());
@@ -96,10 +136,17 @@ async fn throttled_assume_is_retryable() {
         .http_response(|| sts_error(400, "Throttling"))
         .repeatedly()
         .build();
-    let connector = Connector::new(sts_client(&[&assume]), logs_template(&[]), "AdobeLLMOptimizerCloudFrontConnectorRole");
+    let connector = Connector::new(
+        sts_client(&[&assume]),
+        logs_template(&[]),
+        "AdobeLLMOptimizerCloudFrontConnectorRole",
+    );
     let (account, site, org) = ids("ABC123DEF456@AdobeOrg");
 
-    let failure = connector.session(&account, &site, &org, &AwsCalls::new()).await.unwrap_err();
+    let failure = connector
+        .session(&account, &site, &org, &AwsCalls::new())
+        .await
+        .unwrap_err();
 
     assert_eq!(failure.code, ErrorCode::Throttled);
 }

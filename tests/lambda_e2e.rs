@@ -30,7 +30,11 @@ fn repo() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn cargo_lambda_available() -> bool {
@@ -54,7 +58,15 @@ fn watch(stack: &Stack, port: u16) -> Watch {
     assert!(!stack.var("CDN_ONBOARD_TABLE").is_empty());
     let log = std::fs::File::create(repo().join("target/lambda-watch.log")).unwrap();
     let child = Command::new("cargo")
-        .args(["lambda", "watch", "--ignore-changes", "--quiet", "-A", "127.0.0.1", "-P"])
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "-A",
+            "127.0.0.1",
+            "-P",
+        ])
         .arg(port.to_string())
         .args(["--bin", FUNCTION])
         .envs(vars)
@@ -87,31 +99,51 @@ fn invoke(port: u16, event_file: &str) -> Value {
 fn wait_until_listening(port: u16) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(120), "cargo lambda watch did not listen on {port}; see target/lambda-watch.log");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "cargo lambda watch did not listen on {port}; see target/lambda-watch.log"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 #[tokio::test]
 async fn the_lambda_binary_handles_the_sample_events() {
-    assert!(cargo_lambda_available(), "`cargo lambda` is not on PATH: run scripts/test, which installs it into .venv");
+    assert!(
+        cargo_lambda_available(),
+        "`cargo lambda` is not on PATH: run scripts/test, which installs it into .venv"
+    );
     let stack = Stack::connect().await;
     let port = free_port();
     let _watch = watch(&stack, port);
     wait_until_listening(port);
 
-    for event in ["enable-log-delivery.json", "duplicate.json", "malformed.json", "disable-log-delivery.json"] {
+    for event in [
+        "enable-log-delivery.json",
+        "duplicate.json",
+        "malformed.json",
+        "disable-log-delivery.json",
+    ] {
         let response = invoke(port, event);
-        assert_eq!(response, serde_json::json!({"batchItemFailures": []}), "{event}");
+        assert_eq!(
+            response,
+            serde_json::json!({"batchItemFailures": []}),
+            "{event}"
+        );
     }
 
     let enabled = stack.record("site-demo", "evt-enable-0001").await;
     assert_eq!(enabled["status"], "succeeded", "{enabled}");
     let duplicate = stack.record("site-demo", "evt-enable-0002").await;
     assert_eq!(duplicate["status"], "succeeded");
-    assert_eq!(duplicate["attempts"], 1, "the duplicate in the same batch was replayed");
+    assert_eq!(
+        duplicate["attempts"], 1,
+        "the duplicate in the same batch was replayed"
+    );
     let disabled = stack.record("site-demo", "evt-disable-0001").await;
     assert_eq!(disabled["status"], "succeeded");
-    let malformed = stack.invalid_record("7c1f0d2a-0005-4b8e-9d1a-000000000005").await;
+    let malformed = stack
+        .invalid_record("7c1f0d2a-0005-4b8e-9d1a-000000000005")
+        .await;
     assert_eq!(malformed["code"], "INVALID_COMMAND");
 }

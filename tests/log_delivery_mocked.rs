@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::operation::{
     create_delivery::CreateDeliveryOutput, delete_delivery::DeleteDeliveryOutput,
-    delete_delivery_source::DeleteDeliverySourceOutput, describe_deliveries::DescribeDeliveriesOutput,
-    describe_delivery_sources::DescribeDeliverySourcesOutput, get_delivery_source::GetDeliverySourceOutput,
-    put_delivery_source::PutDeliverySourceOutput,
+    delete_delivery_source::DeleteDeliverySourceOutput,
+    describe_deliveries::DescribeDeliveriesOutput,
+    describe_delivery_sources::DescribeDeliverySourcesOutput,
+    get_delivery_source::GetDeliverySourceOutput, put_delivery_source::PutDeliverySourceOutput,
 };
 use aws_sdk_cloudwatchlogs::types::{Delivery, DeliverySource};
 use aws_sdk_cloudwatchlogs::Client;
@@ -24,8 +25,10 @@ use tokio::time::Instant;
 
 const SOURCE: &str = "llmo-cf-abc123def456-E2EXAMPLE1ABCD";
 const RESOURCE: &str = "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD";
-const DESTINATION: &str = "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456";
-const OLD_DESTINATION: &str = "arn:aws:logs:us-east-1:999988887777:delivery-destination:cdn-logs-abc123def456";
+const DESTINATION: &str =
+    "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456";
+const OLD_DESTINATION: &str =
+    "arn:aws:logs:us-east-1:999988887777:delivery-destination:cdn-logs-abc123def456";
 
 fn plan() -> DeliveryPlan {
     DeliveryPlan::new(
@@ -61,16 +64,21 @@ fn delivery(id: &str, source: &str, destination: &str) -> Delivery {
 }
 
 fn our_source_exists() -> aws_smithy_mocks::Rule {
-    mock!(Client::get_delivery_source)
-        .then_output(|| GetDeliverySourceOutput::builder().delivery_source(source(SOURCE)).build())
+    mock!(Client::get_delivery_source).then_output(|| {
+        GetDeliverySourceOutput::builder()
+            .delivery_source(source(SOURCE))
+            .build()
+    })
 }
 
 fn no_source() -> aws_smithy_mocks::Rule {
-    mock!(Client::get_delivery_source).then_http_response(|| json_error(400, "ResourceNotFoundException"))
+    mock!(Client::get_delivery_source)
+        .then_http_response(|| json_error(400, "ResourceNotFoundException"))
 }
 
 fn no_sources_listed() -> aws_smithy_mocks::Rule {
-    mock!(Client::describe_delivery_sources).then_output(|| DescribeDeliverySourcesOutput::builder().build())
+    mock!(Client::describe_delivery_sources)
+        .then_output(|| DescribeDeliverySourcesOutput::builder().build())
 }
 
 fn deliveries(list: Vec<Delivery>) -> aws_smithy_mocks::Rule {
@@ -84,9 +92,15 @@ fn deliveries(list: Vec<Delivery>) -> aws_smithy_mocks::Rule {
 fn put_source() -> aws_smithy_mocks::Rule {
     mock!(Client::put_delivery_source)
         .match_requests(|r| {
-            r.name() == Some(SOURCE) && r.resource_arn() == Some(RESOURCE) && r.log_type() == Some("ACCESS_LOGS")
+            r.name() == Some(SOURCE)
+                && r.resource_arn() == Some(RESOURCE)
+                && r.log_type() == Some("ACCESS_LOGS")
         })
-        .then_output(|| PutDeliverySourceOutput::builder().delivery_source(source(SOURCE)).build())
+        .then_output(|| {
+            PutDeliverySourceOutput::builder()
+                .delivery_source(source(SOURCE))
+                .build()
+        })
 }
 
 fn create_ok() -> aws_smithy_mocks::Rule {
@@ -107,7 +121,13 @@ fn create_ok() -> aws_smithy_mocks::Rule {
 
 #[tokio::test]
 async fn creates_source_and_delivery_on_a_fresh_distribution() {
-    let (get, list_sources, put, list, create) = (no_source(), no_sources_listed(), put_source(), deliveries(vec![]), create_ok());
+    let (get, list_sources, put, list, create) = (
+        no_source(),
+        no_sources_listed(),
+        put_source(),
+        deliveries(vec![]),
+        create_ok(),
+    );
     let logs = logs_client(&[&get, &list_sources, &put, &list, &create]);
 
     let report = enable(&logs, &plan(), deadline()).await.unwrap();
@@ -115,7 +135,11 @@ async fn creates_source_and_delivery_on_a_fresh_distribution() {
     assert_eq!(report.outcome, Outcome::Created);
     assert_eq!(report.delivery_id.as_deref(), Some("dlv-new"));
     assert_eq!(report.delivery_source_name, SOURCE);
-    assert_eq!((put.num_calls(), create.num_calls()), (1, 1), "request bodies matched the rules");
+    assert_eq!(
+        (put.num_calls(), create.num_calls()),
+        (1, 1),
+        "request bodies matched the rules"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +153,11 @@ async fn converged_delivery_found_on_a_later_page_makes_no_write() {
                 .next_token("page-2")
                 .build()
         })
-        .output(|| DescribeDeliveriesOutput::builder().deliveries(delivery("dlv-1", SOURCE, DESTINATION)).build())
+        .output(|| {
+            DescribeDeliveriesOutput::builder()
+                .deliveries(delivery("dlv-1", SOURCE, DESTINATION))
+                .build()
+        })
         .build();
     let (put, create) = (put_source(), create_ok());
     let logs = logs_client(&[&get, &list, &put, &create]);
@@ -165,9 +193,20 @@ async fn a_source_someone_else_created_is_a_conflict_and_nothing_changes() {
     let get = no_source();
     let list_sources = mock!(Client::describe_delivery_sources)
         .sequence()
-        .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source_for("unrelated", "arn:aws:cloudfront::111122223333:distribution/EOTHER000000"))
-                .next_token("t").build())
-        .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source("customer-cf-logs")).build())
+        .output(|| {
+            DescribeDeliverySourcesOutput::builder()
+                .delivery_sources(source_for(
+                    "unrelated",
+                    "arn:aws:cloudfront::111122223333:distribution/EOTHER000000",
+                ))
+                .next_token("t")
+                .build()
+        })
+        .output(|| {
+            DescribeDeliverySourcesOutput::builder()
+                .delivery_sources(source("customer-cf-logs"))
+                .build()
+        })
         .build();
     let (put, create) = (put_source(), create_ok());
     let logs = logs_client(&[&get, &list_sources, &put, &create]);
@@ -175,8 +214,16 @@ async fn a_source_someone_else_created_is_a_conflict_and_nothing_changes() {
     let failure = enable(&logs, &plan(), deadline()).await.unwrap_err();
 
     assert_eq!(failure.code, ErrorCode::Conflict);
-    assert!(failure.message.contains("customer-cf-logs"), "{}", failure.message);
-    assert!(failure.message.contains("must delete that delivery source"), "{}", failure.message);
+    assert!(
+        failure.message.contains("customer-cf-logs"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("must delete that delivery source"),
+        "{}",
+        failure.message
+    );
     assert_eq!((put.num_calls(), create.num_calls()), (0, 0));
 }
 
@@ -186,9 +233,14 @@ async fn put_conflict_from_a_racing_foreign_source_is_a_conflict() {
     let list_sources = mock!(Client::describe_delivery_sources)
         .sequence()
         .output(|| DescribeDeliverySourcesOutput::builder().build())
-        .output(|| DescribeDeliverySourcesOutput::builder().delivery_sources(source("hand-made")).build())
+        .output(|| {
+            DescribeDeliverySourcesOutput::builder()
+                .delivery_sources(source("hand-made"))
+                .build()
+        })
         .build();
-    let put = mock!(Client::put_delivery_source).then_http_response(|| json_error(400, "ConflictException"));
+    let put = mock!(Client::put_delivery_source)
+        .then_http_response(|| json_error(400, "ConflictException"));
     let create = create_ok();
     let logs = logs_client(&[&get, &list_sources, &put, &create]);
 
@@ -202,7 +254,8 @@ async fn put_conflict_from_a_racing_foreign_source_is_a_conflict() {
 #[tokio::test]
 async fn a_missing_destination_is_not_provisioned() {
     let (get, list) = (our_source_exists(), deliveries(vec![]));
-    let create = mock!(Client::create_delivery).then_http_response(|| json_error(400, "ResourceNotFoundException"));
+    let create = mock!(Client::create_delivery)
+        .then_http_response(|| json_error(400, "ResourceNotFoundException"));
     let logs = logs_client(&[&get, &list, &create]);
 
     let failure = enable(&logs, &plan(), deadline()).await.unwrap_err();
@@ -218,9 +271,14 @@ async fn create_race_with_another_enable_is_already_enabled() {
     let list = mock!(Client::describe_deliveries)
         .sequence()
         .output(|| DescribeDeliveriesOutput::builder().build())
-        .output(|| DescribeDeliveriesOutput::builder().deliveries(delivery("dlv-race", SOURCE, DESTINATION)).build())
+        .output(|| {
+            DescribeDeliveriesOutput::builder()
+                .deliveries(delivery("dlv-race", SOURCE, DESTINATION))
+                .build()
+        })
         .build();
-    let create = mock!(Client::create_delivery).then_http_response(|| json_error(400, "ConflictException"));
+    let create =
+        mock!(Client::create_delivery).then_http_response(|| json_error(400, "ConflictException"));
     let logs = logs_client(&[&get, &list, &create]);
 
     let report = enable(&logs, &plan(), deadline()).await.unwrap();
@@ -237,7 +295,11 @@ async fn throttling_is_retried_with_backoff_then_succeeds() {
         .sequence()
         .http_response(|| json_error(400, "ThrottlingException"))
         .times(2)
-        .output(|| CreateDeliveryOutput::builder().delivery(delivery("dlv-after-throttle", SOURCE, DESTINATION)).build())
+        .output(|| {
+            CreateDeliveryOutput::builder()
+                .delivery(delivery("dlv-after-throttle", SOURCE, DESTINATION))
+                .build()
+        })
         .build();
     let logs = logs_client(&[&get, &list, &create]);
 
@@ -267,14 +329,19 @@ async fn throttling_that_outlasts_the_retries_is_retryable() {
 #[tokio::test]
 async fn access_denied_names_the_missing_action_and_hides_aws_text() {
     let (get, list_sources) = (no_source(), no_sources_listed());
-    let put = mock!(Client::put_delivery_source).then_http_response(|| json_error(400, "AccessDeniedException"));
+    let put = mock!(Client::put_delivery_source)
+        .then_http_response(|| json_error(400, "AccessDeniedException"));
     let logs = logs_client(&[&get, &list_sources, &put]);
 
     let failure = enable(&logs, &plan(), deadline()).await.unwrap_err();
 
     assert_eq!(failure.code, ErrorCode::PermissionMissing);
     assert!(failure.message.contains("logs:PutDeliverySource"));
-    assert!(!failure.message.contains("SENTINEL"), "raw AWS text leaked: {}", failure.message);
+    assert!(
+        !failure.message.contains("SENTINEL"),
+        "raw AWS text leaked: {}",
+        failure.message
+    );
     assert!(!failure.message.contains(RAW_AWS_TEXT));
 }
 
@@ -300,7 +367,8 @@ async fn disable_removes_our_delivery_and_source() {
 #[tokio::test]
 async fn disable_never_touches_what_it_did_not_create() {
     let get = our_source_exists();
-    let customer_destination = "arn:aws:logs:us-east-1:111122223333:delivery-destination:customer-own";
+    let customer_destination =
+        "arn:aws:logs:us-east-1:111122223333:delivery-destination:customer-own";
     let list = deliveries(vec![
         delivery("dlv-ours", SOURCE, DESTINATION),
         delivery("dlv-customer", SOURCE, customer_destination),
@@ -309,7 +377,8 @@ async fn disable_never_touches_what_it_did_not_create() {
     let delete = mock!(Client::delete_delivery)
         .match_requests(|r| r.id() == Some("dlv-ours"))
         .then_output(|| DeleteDeliveryOutput::builder().build());
-    let delete_source = mock!(Client::delete_delivery_source).then_output(|| DeleteDeliverySourceOutput::builder().build());
+    let delete_source = mock!(Client::delete_delivery_source)
+        .then_output(|| DeleteDeliverySourceOutput::builder().build());
     let logs = logs_client(&[&get, &list, &delete, &delete_source]);
 
     let report = disable(&logs, &plan(), deadline()).await.unwrap();
@@ -317,13 +386,18 @@ async fn disable_never_touches_what_it_did_not_create() {
     assert_eq!(report.outcome, Outcome::Disabled);
     assert!(report.source_kept);
     assert_eq!(delete.num_calls(), 1);
-    assert_eq!(delete_source.num_calls(), 0, "the source still feeds the customer's own delivery");
+    assert_eq!(
+        delete_source.num_calls(),
+        0,
+        "the source still feeds the customer's own delivery"
+    );
 }
 
 #[tokio::test]
 async fn disable_with_nothing_there_is_not_enabled() {
     let (get, list) = (no_source(), deliveries(vec![]));
-    let delete_source = mock!(Client::delete_delivery_source).then_output(|| DeleteDeliverySourceOutput::builder().build());
+    let delete_source = mock!(Client::delete_delivery_source)
+        .then_output(|| DeleteDeliverySourceOutput::builder().build());
     let logs = logs_client(&[&get, &list, &delete_source]);
 
     let report = disable(&logs, &plan(), deadline()).await.unwrap();
@@ -341,7 +415,8 @@ async fn being_updated_conflicts_on_delete_are_retried() {
         .http_response(|| json_error(400, "ConflictException"))
         .output(|| DeleteDeliveryOutput::builder().build())
         .build();
-    let delete_source = mock!(Client::delete_delivery_source).then_output(|| DeleteDeliverySourceOutput::builder().build());
+    let delete_source = mock!(Client::delete_delivery_source)
+        .then_output(|| DeleteDeliverySourceOutput::builder().build());
     let logs = logs_client(&[&get, &list, &delete, &delete_source]);
 
     let report = disable(&logs, &plan(), deadline()).await.unwrap();

@@ -4,15 +4,19 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
 use cdn_onboard::cli::{send, status};
 use cdn_onboard::config::{Config, DEFAULT_RECORD_TTL_DAYS};
 use cdn_onboard::records::Table;
 use cdn_onboard::worker::{self, WorkerOptions};
 use cdn_onboard::{app, telemetry};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cdn-onboard", version, about = "Operate the cdn-onboard service: send commands, read records, run the worker")]
+#[command(
+    name = "cdn-onboard",
+    version,
+    about = "Operate the cdn-onboard service: send commands, read records, run the worker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,18 +116,25 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
     let body = match &args.file {
         Some(path) => read_body(path)?,
         None => send::build(&send::CommandFlags {
-            command_type: args.command_type.ok_or("--type is required without --file")?,
+            command_type: args
+                .command_type
+                .ok_or("--type is required without --file")?,
             command_id: args.command_id,
             site_id: args.site_id.ok_or("--site-id is required without --file")?,
-            ims_org_id: args.ims_org_id.ok_or("--ims-org-id is required without --file")?,
-            account_id: args.account_id.ok_or("--account-id is required without --file")?,
+            ims_org_id: args
+                .ims_org_id
+                .ok_or("--ims-org-id is required without --file")?,
+            account_id: args
+                .account_id
+                .ok_or("--account-id is required without --file")?,
             distribution_id: args.distribution_id,
             requested_by: args.requested_by,
         })
         .to_string(),
     };
     if !args.unchecked {
-        send::check(&body).map_err(|reason| format!("not sent: {reason} (use --unchecked to send it anyway)"))?;
+        send::check(&body)
+            .map_err(|reason| format!("not sent: {reason} (use --unchecked to send it anyway)"))?;
     }
     let sdk = app::sdk_config().await;
     let message_id = send::send(&aws_sdk_sqs::Client::new(&sdk), &args.queue_url, &body)
@@ -131,16 +142,24 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let command_id = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("commandId").and_then(|c| c.as_str()).map(str::to_owned))
-        .unwrap_or_default();
-    println!("sent commandId={command_id} messageId={message_id}");
+        .and_then(|v| {
+            v.get("commandId")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        });
+    match command_id {
+        Some(id) => println!("sent commandId={id} messageId={message_id}"),
+        None => println!("sent a body without a readable commandId, messageId={message_id}"),
+    }
     Ok(())
 }
 
 fn read_body(path: &str) -> Result<String, String> {
     if path == "-" {
         let mut body = String::new();
-        std::io::stdin().read_to_string(&mut body).map_err(|e| format!("cannot read stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut body)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
         return Ok(body);
     }
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
@@ -159,11 +178,18 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
         return print(&records, args.json, status::invalid_table);
     }
     if let (Some(account), Some(distribution)) = (&args.account_id, &args.distribution_id) {
-        let records = status::target(&table, account, distribution).await.map_err(failed)?;
+        let records = status::target(&table, account, distribution)
+            .await
+            .map_err(failed)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&records).expect("JSON values serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&records).expect("JSON values serialize")
+            );
         } else {
-            records.iter().for_each(|r| println!("{}", status::details(r)));
+            records
+                .iter()
+                .for_each(|r| println!("{}", status::details(r)));
         }
         return Ok(());
     }
@@ -174,7 +200,10 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
             .map_err(failed)?
             .ok_or_else(|| format!("no record for command {command_id} of site {site}"))?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&record).expect("JSON values serialize"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&record).expect("JSON values serialize")
+            );
         } else {
             print!("{}", status::details(&record));
         }
@@ -184,9 +213,16 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
     print(&records, args.json, status::command_table)
 }
 
-fn print(records: &[serde_json::Value], json: bool, table: fn(&[serde_json::Value]) -> String) -> Result<(), String> {
+fn print(
+    records: &[serde_json::Value],
+    json: bool,
+    table: fn(&[serde_json::Value]) -> String,
+) -> Result<(), String> {
     if json {
-        println!("{}", serde_json::to_string_pretty(records).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(records).expect("JSON values serialize")
+        );
     } else {
         print!("{}", table(records));
     }
@@ -202,7 +238,11 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
         grace: Duration::from_secs(args.grace_secs),
         invocation: Duration::from_secs(args.invocation_secs),
     };
-    eprintln!("worker: polling {}{}", consumer.queue.url, if args.drain { " until drained" } else { "" });
+    eprintln!(
+        "worker: polling {}{}",
+        consumer.queue.url,
+        if args.drain { " until drained" } else { "" }
+    );
     let totals = worker::run(&consumer, &options, |batch| {
         eprintln!(
             "worker: batch of {} handled, {} to retry (so far: {} messages, {} acknowledged, {} retried)",

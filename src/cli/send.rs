@@ -21,10 +21,13 @@ pub struct CommandFlags {
 
 /// A command envelope built from flags; a command id is generated when none is given.
 pub fn build(flags: &CommandFlags) -> Value {
-    let command_id = flags
-        .command_id
-        .clone()
-        .unwrap_or_else(|| format!("cli-{}-{:04x}", epoch_millis(SystemTime::now()), fastrand::u16(..)));
+    let command_id = flags.command_id.clone().unwrap_or_else(|| {
+        format!(
+            "cli-{}-{:04x}",
+            epoch_millis(SystemTime::now()),
+            fastrand::u16(..)
+        )
+    });
     let mut params = Map::new();
     if let Some(distribution) = &flags.distribution_id {
         params.insert("distributionId".into(), json!(distribution));
@@ -54,7 +57,11 @@ pub fn check(body: &str) -> Result<String, String> {
 }
 
 /// Sends `body` and returns the SQS message id.
-pub async fn send(client: &aws_sdk_sqs::Client, queue_url: &str, body: &str) -> Result<String, crate::queue::QueueError> {
+pub async fn send(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    body: &str,
+) -> Result<String, crate::queue::QueueError> {
     let output = client
         .send_message()
         .queue_url(queue_url)
@@ -81,7 +88,10 @@ mod tests {
             requested_by: Some("ops@example.com".into()),
         };
         assert_eq!(check(&build(&flags).to_string()), Ok("c-1".to_owned()));
-        let generated = build(&CommandFlags { command_id: None, ..flags });
+        let generated = build(&CommandFlags {
+            command_id: None,
+            ..flags
+        });
         assert!(generated["commandId"].as_str().unwrap().starts_with("cli-"));
     }
 

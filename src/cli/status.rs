@@ -6,7 +6,11 @@ use serde_json::Value;
 use crate::records::{CommandKey, StoreError, Table};
 
 /// One command's record.
-pub async fn command(table: &Table, site_id: &str, command_id: &str) -> Result<Option<Value>, StoreError> {
+pub async fn command(
+    table: &Table,
+    site_id: &str,
+    command_id: &str,
+) -> Result<Option<Value>, StoreError> {
     let key = CommandKey {
         pk: format!("SITE#{site_id}"),
         sk: format!("CMD#{command_id}"),
@@ -16,7 +20,9 @@ pub async fn command(table: &Table, site_id: &str, command_id: &str) -> Result<O
 
 /// A site's command records, oldest first.
 pub async fn site(table: &Table, site_id: &str) -> Result<Vec<Value>, StoreError> {
-    let mut records = table.partition_json(&format!("SITE#{site_id}"), "CMD#").await?;
+    let mut records = table
+        .partition_json(&format!("SITE#{site_id}"), "CMD#")
+        .await?;
     records.sort_by(|a, b| text(a, "createdAt").cmp(text(b, "createdAt")));
     Ok(records)
 }
@@ -27,7 +33,11 @@ pub async fn invalid(table: &Table) -> Result<Vec<Value>, StoreError> {
 }
 
 /// One distribution's target records.
-pub async fn target(table: &Table, account_id: &str, distribution_id: &str) -> Result<Vec<Value>, StoreError> {
+pub async fn target(
+    table: &Table,
+    account_id: &str,
+    distribution_id: &str,
+) -> Result<Vec<Value>, StoreError> {
     table
         .partition_json(&format!("TARGET#{account_id}#{distribution_id}"), "")
         .await
@@ -51,7 +61,17 @@ fn error_code(record: &Value) -> &str {
 
 /// Command records as an aligned table.
 pub fn command_table(records: &[Value]) -> String {
-    let header = ["COMMAND", "TYPE", "DISTRIBUTION", "STATUS", "OUTCOME", "ERROR", "ATTEMPTS", "AWS CALLS", "UPDATED"];
+    let header = [
+        "COMMAND",
+        "TYPE",
+        "DISTRIBUTION",
+        "STATUS",
+        "OUTCOME",
+        "ERROR",
+        "ATTEMPTS",
+        "AWS CALLS",
+        "UPDATED",
+    ];
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
@@ -97,9 +117,17 @@ pub fn details(record: &Value) -> String {
     let width = fields.keys().map(String::len).max().unwrap_or(0);
     fields
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "pk" | "sk" | "claimToken" | "gsi1pk" | "gsi1sk" | "gsi2pk" | "gsi2sk"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "pk" | "sk" | "claimToken" | "gsi1pk" | "gsi1sk" | "gsi2pk" | "gsi2sk"
+            )
+        })
         .map(|(k, v)| {
-            let shown = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+            let shown = v
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
             format!("{k:<width$}  {shown}\n")
         })
         .collect()

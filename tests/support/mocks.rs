@@ -9,12 +9,14 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
 /// Raw AWS error text that must never reach a record or a log line.
-pub const RAW_AWS_TEXT: &str = "SENTINEL-RAW-AWS-TEXT User: arn:aws:sts::111122223333:assumed-role/x is not authorized";
+pub const RAW_AWS_TEXT: &str =
+    "SENTINEL-RAW-AWS-TEXT User: arn:aws:sts::111122223333:assumed-role/x is not authorized";
 
 fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    rules
-        .iter()
-        .fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r))
+    rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |i, r| i.with_rule(r),
+    )
 }
 
 /// A Logs config builder whose calls are answered by `rules` (credentials and region are set
@@ -29,7 +31,13 @@ pub fn logs_template(rules: &[&Rule]) -> logs::config::Builder {
 pub fn logs_client(rules: &[&Rule]) -> logs::Client {
     let config = logs_template(rules)
         .region(logs::config::Region::from_static("us-east-1"))
-        .credentials_provider(logs::config::Credentials::new("AKIDTEST", "test-secret", None, None, "mock"))
+        .credentials_provider(logs::config::Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "mock",
+        ))
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
         .build();
     logs::Client::from_conf(config)
@@ -39,7 +47,13 @@ pub fn sts_client(rules: &[&Rule]) -> sts::Client {
     let config = sts::Config::builder()
         .behavior_version(sts::config::BehaviorVersion::latest())
         .region(sts::config::Region::from_static("us-east-1"))
-        .credentials_provider(sts::config::Credentials::new("AKIDSERVICE", "service-secret", None, None, "mock"))
+        .credentials_provider(sts::config::Credentials::new(
+            "AKIDSERVICE",
+            "service-secret",
+            None,
+            None,
+            "mock",
+        ))
         .http_client(create_mock_http_client())
         .interceptor(interceptor(rules))
         .build();

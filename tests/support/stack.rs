@@ -40,7 +40,8 @@ fn unquote(value: &str) -> String {
 
 fn read_env_file() -> HashMap<String, String> {
     let path = repo().join(".local-stack/env");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
     text.lines()
         .filter_map(|line| line.strip_prefix("export "))
         .filter_map(|pair| pair.split_once('='))
@@ -51,12 +52,22 @@ fn read_env_file() -> HashMap<String, String> {
 impl Stack {
     pub async fn connect() -> Stack {
         let vars = read_env_file();
-        let endpoint = vars.get("AWS_ENDPOINT_URL").expect("the stack's env names AWS_ENDPOINT_URL").clone();
+        let endpoint = vars
+            .get("AWS_ENDPOINT_URL")
+            .expect("the stack's env names AWS_ENDPOINT_URL")
+            .clone();
         let probe = std::net::TcpStream::connect_timeout(
-            &endpoint.trim_start_matches("http://").trim_end_matches('/').parse().expect("endpoint is host:port"),
+            &endpoint
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()
+                .expect("endpoint is host:port"),
             Duration::from_secs(2),
         );
-        assert!(probe.is_ok(), "{NOT_RUNNING} (nothing answers at {endpoint})");
+        assert!(
+            probe.is_ok(),
+            "{NOT_RUNNING} (nothing answers at {endpoint})"
+        );
         let sdk = Self::sdk_as(&vars, "testing", "testing").await;
         Stack { vars, sdk }
     }
@@ -71,11 +82,14 @@ impl Stack {
     }
 
     pub fn var(&self, name: &str) -> &str {
-        self.vars.get(name).unwrap_or_else(|| panic!("the stack's env lacks {name}"))
+        self.vars
+            .get(name)
+            .unwrap_or_else(|| panic!("the stack's env lacks {name}"))
     }
 
     pub fn config(&self) -> Config {
-        Config::from_lookup(|name| self.vars.get(name).cloned()).expect("the stack's env is a valid config")
+        Config::from_lookup(|name| self.vars.get(name).cloned())
+            .expect("the stack's env is a valid config")
     }
 
     pub fn table(&self) -> Table {
@@ -112,17 +126,25 @@ impl Stack {
 
     /// A consumer whose customer-account Logs calls are answered by `logs_template`'s mocks,
     /// while records, queue and STS are the stack's.
-    pub async fn consumer_with_logs(&self, logs_template: aws_sdk_cloudwatchlogs::config::Builder) -> Consumer {
+    pub async fn consumer_with_logs(
+        &self,
+        logs_template: aws_sdk_cloudwatchlogs::config::Builder,
+    ) -> Consumer {
         let mut consumer = self.consumer().await;
         let sts = aws_sdk_sts::Client::new(&self.sdk);
-        consumer.connector = Connector::new(sts, logs_template, consumer.config.connector_role_name.clone());
+        consumer.connector = Connector::new(
+            sts,
+            logs_template,
+            consumer.config.connector_role_name.clone(),
+        );
         consumer
     }
 
     /// Credentials acting as an account's own administrator (from accounts.json).
     pub async fn sdk_of_account(&self, account_id: &str) -> SdkConfig {
         let path = repo().join(".local-stack/accounts.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
         let accounts: Value = serde_json::from_str(&text).expect("accounts.json is JSON");
         let account = &accounts["accounts"][account_id];
         let key = account["accessKeyId"].as_str().expect("access key");
@@ -136,13 +158,26 @@ impl Stack {
     }
 
     /// The deliveries in the customer account whose source is `source_name`.
-    pub async fn deliveries_from(&self, source_name: &str) -> Vec<aws_sdk_cloudwatchlogs::types::Delivery> {
+    pub async fn deliveries_from(
+        &self,
+        source_name: &str,
+    ) -> Vec<aws_sdk_cloudwatchlogs::types::Delivery> {
         let logs = self.customer_logs().await;
         let mut found = Vec::new();
         let mut token = None;
         loop {
-            let page = logs.describe_deliveries().set_next_token(token).send().await.expect("describe deliveries");
-            found.extend(page.deliveries().iter().filter(|d| d.delivery_source_name() == Some(source_name)).cloned());
+            let page = logs
+                .describe_deliveries()
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("describe deliveries");
+            found.extend(
+                page.deliveries()
+                    .iter()
+                    .filter(|d| d.delivery_source_name() == Some(source_name))
+                    .cloned(),
+            );
             token = page.next_token;
             if token.is_none() {
                 return found;
@@ -182,13 +217,19 @@ impl Stack {
 }
 
 pub fn unique_suffix() -> String {
-    format!("{:x}{:06x}", cdn_onboard::clock::epoch_millis(SystemTime::now()), fastrand::u32(..0xFFFFFF))
+    format!(
+        "{:x}{:06x}",
+        cdn_onboard::clock::epoch_millis(SystemTime::now()),
+        fastrand::u32(..0xFFFFFF)
+    )
 }
 
 /// A distribution id no other test uses.
 pub fn unique_distribution() -> String {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let tail: String = (0..13).map(|_| alphabet[fastrand::usize(..alphabet.len())] as char).collect();
+    let tail: String = (0..13)
+        .map(|_| alphabet[fastrand::usize(..alphabet.len())] as char)
+        .collect();
     format!("E{tail}")
 }
 
@@ -203,7 +244,9 @@ pub fn sqs_message(message_id: &str, body: &str, receive_count: u32) -> SqsMessa
     message.receipt_handle = Some(format!("receipt-{message_id}"));
     message.body = Some(body.to_owned());
     message.event_source = Some("aws:sqs".to_owned());
-    message.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    message
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     message
 }
 
@@ -218,5 +261,9 @@ pub fn deadline() -> SystemTime {
 }
 
 pub fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
 }
