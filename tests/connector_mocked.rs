@@ -2,39 +2,15 @@
 
 mod support;
 
-use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
-use aws_sdk_sts::primitives::DateTime;
-use aws_sdk_sts::types::Credentials;
 use aws_sdk_sts::Client;
 use aws_smithy_mocks::mock;
 use cdn_onboard::aws_calls::AwsCalls;
 use cdn_onboard::connector::Connector;
 use cdn_onboard::error::ErrorCode;
 use cdn_onboard::ids::{AccountId, ImsOrgId, SiteId};
-use support::mocks::{logs_template, sts_client, sts_error, RAW_AWS_TEXT};
+use support::mocks::{granted, logs_template, sts_client, sts_error, RAW_AWS_TEXT};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/AdobeLLMOptimizerCloudFrontConnectorRole";
-
-fn granted() -> AssumeRoleOutput {
-    let expires = DateTime::from_secs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            + 900,
-    );
-    AssumeRoleOutput::builder()
-        .credentials(
-            Credentials::builder()
-                .access_key_id("ASIASENTINELKEY")
-                .secret_access_key("SENTINEL-SECRET")
-                .session_token("SENTINEL-TOKEN")
-                .expiration(expires)
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
 
 fn ids(org: &str) -> (AccountId, SiteId, ImsOrgId) {
     (

@@ -73,3 +73,22 @@ pub fn sts_error(status: u16, code: &str) -> HttpResponse {
     );
     HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
 }
+
+/// A granted AssumeRole whose credentials are sentinels, so tests can prove they never leak.
+pub fn granted() -> sts::operation::assume_role::AssumeRoleOutput {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    sts::operation::assume_role::AssumeRoleOutput::builder()
+        .credentials(
+            sts::types::Credentials::builder()
+                .access_key_id("ASIASENTINELKEY")
+                .secret_access_key("SENTINEL-SECRET")
+                .session_token("SENTINEL-TOKEN")
+                .expiration(sts::primitives::DateTime::from_secs(now + 900))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
