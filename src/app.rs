@@ -36,3 +36,18 @@ pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
         config,
     }
 }
+
+/// Compares `CDN_ONBOARD_MAX_RECEIVE_COUNT` with the queue's redrive setting; they must agree, or
+/// `RETRIES_EXHAUSTED` would be written on the wrong receive. Returns a description of the
+/// mismatch, if there is one.
+pub async fn redrive_mismatch(consumer: &Consumer) -> Option<String> {
+    let configured = consumer.config.max_receive_count;
+    match consumer.queue.redrive_max_receive_count().await {
+        Ok(Some(queue)) if queue == configured => None,
+        Ok(Some(queue)) => Some(format!(
+            "CDN_ONBOARD_MAX_RECEIVE_COUNT is {configured} but the queue's redrive maxReceiveCount is {queue}; set them equal"
+        )),
+        Ok(None) => Some("the command queue has no dead-letter queue (no redrive policy)".to_owned()),
+        Err(error) => Some(format!("could not read the queue's redrive policy: {error}")),
+    }
+}

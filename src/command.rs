@@ -115,6 +115,7 @@ pub struct Identity {
     pub command_id: CommandId,
     /// `None` only for a site-less `rescan`, recorded under `SYSTEM`.
     pub site_id: Option<SiteId>,
+    /// The type, when it is one the contract names.
     pub type_name: Option<String>,
     pub account_id: Option<AccountId>,
     pub distribution_id: Option<DistributionId>,
@@ -197,10 +198,12 @@ fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identit
             ))
         }
     };
+    // Only a type the contract names is copied to the record; anything else stays in the message.
     let type_name = envelope
         .get("type")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .and_then(CommandType::from_name)
+        .map(|t| t.as_str().to_owned());
     let site_id = match envelope.get("siteId") {
         Some(Value::String(raw)) => match SiteId::parse(raw) {
             Ok(site) => Some(site),

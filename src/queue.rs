@@ -2,6 +2,7 @@
 //! the retries of a failed one.
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 
 /// SQS's longest message delay.
@@ -62,6 +63,29 @@ impl CommandQueue {
             .await
             .map_err(|e| QueueError::from_sdk("ChangeMessageVisibility", &e))?;
         Ok(())
+    }
+}
+
+impl CommandQueue {
+    /// The queue's redrive `maxReceiveCount`, if it has a dead-letter queue.
+    pub async fn redrive_max_receive_count(&self) -> Result<Option<u32>, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| QueueError::from_sdk("GetQueueAttributes", &e))?;
+        let policy = output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+        Ok(policy.and_then(|p| match &p["maxReceiveCount"] {
+            serde_json::Value::Number(n) => n.as_u64().map(|n| n as u32),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }))
     }
 }
 

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudwatchlogs::operation::{
-    describe_deliveries::DescribeDeliveriesOutput, describe_delivery_sources::DescribeDeliverySourcesOutput,
+    describe_deliveries::DescribeDeliveriesOutput,
+    describe_delivery_sources::DescribeDeliverySourcesOutput,
 };
 use aws_sdk_cloudwatchlogs::Client as LogsClient;
 use aws_sdk_sts::Client as StsClient;
@@ -52,12 +53,16 @@ async fn no_credentials_or_raw_aws_text_in_records_or_logs() {
     let assume = mock!(StsClient::assume_role)
         .match_requests(|r| r.external_id() == Some("ABC123DEF456@AdobeOrg"))
         .then_output(granted);
-    let denied = mock!(StsClient::assume_role).then_http_response(|| sts_error(403, "AccessDenied"));
-    let get = mock!(LogsClient::get_delivery_source).then_http_response(|| json_error(400, "ResourceNotFoundException"));
-    let sources = mock!(LogsClient::describe_delivery_sources).then_output(|| DescribeDeliverySourcesOutput::builder().build());
+    let denied =
+        mock!(StsClient::assume_role).then_http_response(|| sts_error(403, "AccessDenied"));
+    let get = mock!(LogsClient::get_delivery_source)
+        .then_http_response(|| json_error(400, "ResourceNotFoundException"));
+    let sources = mock!(LogsClient::describe_delivery_sources)
+        .then_output(|| DescribeDeliverySourcesOutput::builder().build());
     let put = mock!(LogsClient::put_delivery_source)
         .then_output(|| aws_sdk_cloudwatchlogs::operation::put_delivery_source::PutDeliverySourceOutput::builder().build());
-    let list = mock!(LogsClient::describe_deliveries).then_output(|| DescribeDeliveriesOutput::builder().build());
+    let list = mock!(LogsClient::describe_deliveries)
+        .then_output(|| DescribeDeliveriesOutput::builder().build());
     let create = mock!(LogsClient::create_delivery)
         .sequence()
         .http_response(|| json_error(400, "AccessDeniedException"))
@@ -78,27 +83,51 @@ async fn no_credentials_or_raw_aws_text_in_records_or_logs() {
         let id = unique_command();
         commands.push(id.clone());
         let body = stack.command(&id, "enable-log-delivery", &unique_distribution());
-        consumer.handle(event(vec![sqs_message(&id, &body, 1)]), deadline()).await;
+        consumer
+            .handle(event(vec![sqs_message(&id, &body, 1)]), deadline())
+            .await;
     }
     let denied_id = unique_command();
     let body = stack
         .command(&denied_id, "enable-log-delivery", &unique_distribution())
         .replace("ABC123DEF456@AdobeOrg", "OTHER0RG@AdobeOrg");
-    consumer.handle(event(vec![sqs_message(&denied_id, &body, 1)]), deadline()).await;
+    consumer
+        .handle(event(vec![sqs_message(&denied_id, &body, 1)]), deadline())
+        .await;
     commands.push(denied_id);
 
     let mut codes = Vec::new();
     for id in &commands {
         let record = stack.record(stack.var("DEMO_SITE_ID"), id).await;
-        codes.push(record["error"]["code"].as_str().unwrap_or("none").to_owned());
+        codes.push(
+            record["error"]["code"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned(),
+        );
         let text = record.to_string();
         assert!(!text.contains("SENTINEL"), "a record leaked: {text}");
-        assert!(!text.contains("assumed-role"), "a record carries raw AWS text: {text}");
+        assert!(
+            !text.contains("assumed-role"),
+            "a record carries raw AWS text: {text}"
+        );
     }
-    assert_eq!(codes, ["PERMISSION_MISSING", "NOT_PROVISIONED", "INTERNAL", "THROTTLED", "NOT_CONNECTED"]);
+    assert_eq!(
+        codes,
+        [
+            "PERMISSION_MISSING",
+            "NOT_PROVISIONED",
+            "INTERNAL",
+            "THROTTLED",
+            "NOT_CONNECTED"
+        ]
+    );
 
     let lines = String::from_utf8(logs_captured.0.lock().unwrap().clone()).unwrap();
     assert!(lines.lines().count() > 10, "logs were captured: {lines}");
     assert!(!lines.contains("SENTINEL"), "a log line leaked:\n{lines}");
-    assert!(!lines.contains("assumed-role"), "a log line carries raw AWS text:\n{lines}");
+    assert!(
+        !lines.contains("assumed-role"),
+        "a log line carries raw AWS text:\n{lines}"
+    );
 }

@@ -95,3 +95,29 @@ async fn drain_waits_for_delayed_messages() {
         "succeeded"
     );
 }
+
+#[tokio::test]
+async fn the_configured_receive_limit_must_match_the_queue_redrive() {
+    let stack = Stack::connect().await;
+    let mut on_real_queue = stack.consumer().await;
+    on_real_queue.queue.url = stack.var("CDN_ONBOARD_QUEUE_URL").to_owned();
+    assert_eq!(
+        cdn_onboard::app::redrive_mismatch(&on_real_queue).await,
+        None
+    );
+
+    on_real_queue.config.max_receive_count += 1;
+    let mismatch = cdn_onboard::app::redrive_mismatch(&on_real_queue)
+        .await
+        .unwrap();
+    assert!(
+        mismatch.contains("CDN_ONBOARD_MAX_RECEIVE_COUNT"),
+        "{mismatch}"
+    );
+
+    let without_dlq = stack.consumer().await;
+    let mismatch = cdn_onboard::app::redrive_mismatch(&without_dlq)
+        .await
+        .unwrap();
+    assert!(mismatch.contains("no dead-letter queue"), "{mismatch}");
+}

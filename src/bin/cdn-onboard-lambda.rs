@@ -12,6 +12,9 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = app::sdk_config().await;
     let consumer = Arc::new(app::consumer(config, &sdk));
+    if let Some(mismatch) = app::redrive_mismatch(&consumer).await {
+        tracing::error!(reason = %mismatch, "queue settings disagree with the configuration");
+    }
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let consumer = Arc::clone(&consumer);

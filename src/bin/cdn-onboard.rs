@@ -233,6 +233,9 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let sdk = app::sdk_config().await;
     let consumer = app::consumer(config, &sdk);
+    if let Some(mismatch) = app::redrive_mismatch(&consumer).await {
+        return Err(mismatch);
+    }
     let options = WorkerOptions {
         drain: args.drain,
         grace: Duration::from_secs(args.grace_secs),
