@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorCode, Failure};
 use crate::ids::{AccountId, CommandId, DistributionId, ImsOrgId, SiteId};
+use crate::json_fields::RawFields;
 
 /// The only envelope version this build understands.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -156,27 +157,30 @@ const ENVELOPE_FIELDS: [&str; 8] = [
 
 /// Sorts one SQS message body.
 pub fn parse(body: &str) -> Parsed {
-    let value: Value = match serde_json::from_str(body) {
-        Ok(value) => value,
+    let fields = match RawFields::parse(body) {
+        Ok(fields) => fields,
         Err(error) => {
             return Parsed::Unreadable {
                 command_id: None,
-                reason: format!("the body is not valid JSON ({})", error_category(&error)),
+                reason: not_an_object(&error),
             }
         }
     };
-    let Some(envelope) = value.as_object() else {
-        return Parsed::Unreadable {
-            command_id: None,
-            reason: "the body must be a JSON object".to_owned(),
-        };
+    let decoded = fields.decode("", &["params"]);
+    let payload_hash = match &decoded {
+        Ok(envelope) => payload_hash(&Value::Object(envelope.clone())),
+        // A body that cannot be decoded whole is hashed as received.
+        Err(_) => hex::encode(Sha256::digest(body.as_bytes())),
     };
 
-    let identity = match read_identity(envelope, &value) {
+    let identity = match read_identity(&fields, payload_hash) {
         Ok(identity) => identity,
         Err(Unreadable { command_id, reason }) => return Parsed::Unreadable { command_id, reason },
     };
-    match validate(envelope, &identity) {
+    let checked = decoded
+        .map_err(|error| error.to_string())
+        .and_then(|envelope| validate(&envelope, &identity));
+    match checked {
         Ok(command) => Parsed::Valid(command),
         Err(message) => Parsed::Refused {
             identity,
@@ -186,43 +190,48 @@ pub fn parse(body: &str) -> Parsed {
 }
 
 /// Reads what keys the record: `commandId`, and `siteId` (absent only for `rescan` scope `all`).
-fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identity, Unreadable> {
-    let raw_id = envelope.get("commandId");
-    let command_id = match raw_id.and_then(Value::as_str).map(CommandId::parse) {
-        Some(Ok(id)) => id,
-        Some(Err(rule)) => return Err(unreadable(None, format!("commandId {rule}"))),
-        None => {
+fn read_identity(fields: &RawFields, payload_hash: String) -> Result<Identity, Unreadable> {
+    let command_id = match fields.value("commandId") {
+        Some(Value::String(raw)) => {
+            CommandId::parse(&raw).map_err(|rule| unreadable(None, format!("commandId {rule}")))?
+        }
+        _ => {
             return Err(unreadable(
                 None,
-                "commandId is required and must be a string".to_owned(),
+                "commandId is required, once, and must be a string".to_owned(),
             ))
         }
     };
+    let type_value = fields.value("type");
     // Only a type the contract names is copied to the record; anything else stays in the message.
-    let type_name = envelope
-        .get("type")
+    let type_name = type_value
+        .as_ref()
         .and_then(Value::as_str)
         .and_then(CommandType::from_name)
         .map(|t| t.as_str().to_owned());
-    let site_id = match envelope.get("siteId") {
-        Some(Value::String(raw)) => match SiteId::parse(raw) {
+    let params = fields.value("params");
+    let site_id = match fields.value("siteId") {
+        Some(Value::String(raw)) => match SiteId::parse(&raw) {
             Ok(site) => Some(site),
             Err(rule) => return Err(unreadable(Some(&command_id), format!("siteId {rule}"))),
         },
-        None if is_site_less_rescan(envelope) => None,
+        None | Some(Value::Null) if is_site_less_rescan(type_value.as_ref(), params.as_ref()) => {
+            None
+        }
         _ => {
             return Err(unreadable(
                 Some(&command_id),
-                "siteId is required and must be a string".to_owned(),
+                "siteId is required, once, and must be a string".to_owned(),
             ))
         }
     };
-    let account_id = envelope
-        .get("accountId")
+    let account_id = fields
+        .value("accountId")
+        .as_ref()
         .and_then(Value::as_str)
         .and_then(|raw| AccountId::parse(raw).ok());
-    let distribution_id = envelope
-        .get("params")
+    let distribution_id = params
+        .as_ref()
         .and_then(|p| p.get("distributionId"))
         .and_then(Value::as_str)
         .and_then(|raw| DistributionId::parse(raw).ok());
@@ -232,7 +241,7 @@ fn read_identity(envelope: &Map<String, Value>, whole: &Value) -> Result<Identit
         type_name,
         account_id,
         distribution_id,
-        payload_hash: payload_hash(whole),
+        payload_hash,
     })
 }
 
@@ -249,13 +258,9 @@ fn unreadable(command_id: Option<&CommandId>, reason: String) -> Unreadable {
     }
 }
 
-fn is_site_less_rescan(envelope: &Map<String, Value>) -> bool {
-    envelope.get("type").and_then(Value::as_str) == Some(CommandType::Rescan.as_str())
-        && envelope
-            .get("params")
-            .and_then(|p| p.get("scope"))
-            .and_then(Value::as_str)
-            == Some("all")
+fn is_site_less_rescan(type_value: Option<&Value>, params: Option<&Value>) -> bool {
+    type_value.and_then(Value::as_str) == Some(CommandType::Rescan.as_str())
+        && params.and_then(|p| p.get("scope")).and_then(Value::as_str) == Some("all")
 }
 
 /// Applies every field rule; the error names the field that broke one.
@@ -302,7 +307,7 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
         None | Some(Value::Null) => None,
         Some(Value::String(who))
             if who.chars().count() <= MAX_REQUESTED_BY_CHARS
-                && !who.chars().any(char::is_control) =>
+                && !who.chars().any(|c| c.is_control() || is_invisible(c)) =>
         {
             Some(who.clone())
         }
@@ -409,25 +414,36 @@ fn reject_unknown(
     }
 }
 
+/// Characters that hide or reorder text: bidirectional controls, zero-width characters, line and
+/// paragraph separators, the byte order mark.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+}
+
 /// A producer's value echoed in a message: printable and short.
-fn printable(value: &str) -> String {
-    let mut shown: String = value.chars().filter(|c| !c.is_control()).take(64).collect();
+pub fn printable(value: &str) -> String {
+    let mut shown: String = value
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .take(64)
+        .collect();
     if value.chars().count() > 64 {
         shown.push('…');
     }
     shown
 }
 
-/// JSON's own error kinds, without echoing the body.
-fn error_category(error: &serde_json::Error) -> String {
+/// Why a body is not a JSON object, in JSON's own terms, without echoing the body.
+fn not_an_object(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    let kind = match error.classify() {
-        Category::Io => "read error",
-        Category::Syntax => "syntax error",
-        Category::Data => "unexpected data",
-        Category::Eof => "ends too early",
-    };
-    format!("{kind} at line {} column {}", error.line(), error.column())
+    let position = format!("line {} column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Data => "the body must be a JSON object".to_owned(),
+        Category::Eof => format!("the body is not valid JSON (it ends too early at {position})"),
+        Category::Syntax | Category::Io => {
+            format!("the body is not valid JSON (syntax error at {position})")
+        }
+    }
 }
 
 /// Hex SHA-256 of the command as received, over its canonical JSON (object keys sorted, no

@@ -21,7 +21,7 @@ use crate::connector::Connector;
 use crate::error::{ErrorCode, Failure};
 use crate::execute::{execute, Executed};
 use crate::queue::CommandQueue;
-use crate::records::{CommandKey, CommandRecord, Finish, Status, StoreError, Table};
+use crate::records::{CommandKey, CommandRecord, Finish, Status, StoreError, Table, Written};
 
 /// Time kept back from the invocation's deadline for the final record writes.
 const FINISHING_MARGIN: Duration = Duration::from_secs(5);
@@ -71,26 +71,76 @@ impl Consumer {
     async fn handle_in_order(&self, group: Vec<SqsMessage>, deadline: SystemTime) -> Vec<String> {
         let mut failed = Vec::new();
         for message in group {
-            let Some(message_id) = message.message_id.clone() else {
-                tracing::error!(
-                    "an SQS record without a messageId cannot be acknowledged or retried; skipped"
-                );
-                continue;
+            let (message_id, reportable) = message_identity(&message);
+            if !reportable {
+                tracing::error!(message_id = %message_id, "an SQS record without a messageId: handled, but it cannot be reported for retry");
+            }
+            let verdict = if too_late_to_start(deadline) {
+                tracing::warn!(message_id = %message_id, "too little time left in this invocation; the message will be retried");
+                Verdict::Retry
+            } else {
+                self.handle_contained(&message, &message_id, deadline).await
             };
-            let span = tracing::info_span!("message", message_id = %message_id, command_id = tracing::field::Empty);
-            // A panic while handling one message is contained to that message, which is retried.
-            let verdict = AssertUnwindSafe(self.handle_message(&message, &message_id, deadline).instrument(span))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!(message_id = %message_id, "handling the message panicked; it will be retried");
-                    Verdict::Retry
-                });
-            if verdict == Verdict::Retry {
+            if verdict == Verdict::Retry && reportable {
                 failed.push(message_id);
             }
         }
         failed
+    }
+
+    /// Handles one message; a panic is contained to it. A message that panics on its last
+    /// allowed receive has its record ended `failed`, so the UI never shows a dead attempt as
+    /// running while the message sits in the dead-letter queue.
+    async fn handle_contained(
+        &self,
+        message: &SqsMessage,
+        message_id: &str,
+        deadline: SystemTime,
+    ) -> Verdict {
+        let span = tracing::info_span!("message", message_id = %message_id, command_id = tracing::field::Empty);
+        let handled = AssertUnwindSafe(
+            self.handle_message(message, message_id, deadline)
+                .instrument(span),
+        )
+        .catch_unwind()
+        .await;
+        if let Ok(verdict) = handled {
+            return verdict;
+        }
+        tracing::error!(message_id = %message_id, "handling the message panicked; it will be retried");
+        let receives = receive_count(message);
+        if receives >= self.config.max_receive_count {
+            let failure = Failure::new(
+                ErrorCode::RetriesExhausted,
+                format!(
+                    "gave up after {receives} attempts: handling the command failed unexpectedly \
+                     each time. The message is in the dead-letter queue; report it to the \
+                     service's maintainers"
+                ),
+            );
+            if let Err(error) = self.abandon(message, &failure).await {
+                tracing::error!(error = %error, "could not mark the abandoned command failed");
+            }
+        }
+        Verdict::Retry
+    }
+
+    /// Ends the record of the command a message names as `failed`, if it has not finished.
+    async fn abandon(&self, message: &SqsMessage, failure: &Failure) -> Result<(), ConsumerError> {
+        let identity = match command::parse(message.body.as_deref().unwrap_or("")) {
+            Parsed::Valid(command) => command.identity(),
+            Parsed::Refused { identity, .. } => identity,
+            Parsed::Unreadable { .. } => return Ok(()),
+        };
+        let Some(record) = self.table.command(&CommandKey::of(&identity)).await? else {
+            return Ok(());
+        };
+        if !record.is_final(None) {
+            self.table
+                .force_fail(&record, failure, SystemTime::now())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Judges one message. Any store or queue failure makes it a retry: never lost.
@@ -160,12 +210,18 @@ impl Consumer {
         failure: &Failure,
     ) -> Result<Verdict, ConsumerError> {
         tracing::warn!(code = failure.code.as_str(), reason = %failure.message, "command refused");
-        if self
+        match self
             .table
             .refuse(identity, failure, SystemTime::now())
             .await?
         {
-            return Ok(Verdict::Acknowledge);
+            Written::Created => return Ok(Verdict::Acknowledge),
+            Written::IdTakenElsewhere => {
+                return self
+                    .payload_mismatch(message_id, identity.command_id.as_str(), body)
+                    .await
+            }
+            Written::Exists => {}
         }
         let existing = self.table.command(&CommandKey::of(identity)).await?;
         if existing.is_some_and(|r| r.payload_hash != identity.payload_hash) {
@@ -208,13 +264,17 @@ impl Consumer {
         command: &Command,
         deadline: SystemTime,
     ) -> Result<Verdict, ConsumerError> {
-        let record = self.accepted_record(command).await?;
+        let Some(record) = self.accepted_record(command).await? else {
+            return self
+                .payload_mismatch(message_id, command.command_id.as_str(), body)
+                .await;
+        };
         if record.payload_hash != command.payload_hash {
             return self
                 .payload_mismatch(message_id, command.command_id.as_str(), body)
                 .await;
         }
-        if record.is_final() {
+        if record.is_final(sent_at_ms(message)) {
             tracing::info!(
                 status = record.status.as_str(),
                 "duplicate delivery of a finished command; nothing done"
@@ -240,9 +300,12 @@ impl Consumer {
                 .await;
         }
 
-        let verdict = self
-            .claim_and_execute(message, command, &record, &token, deadline)
-            .await;
+        // The lease is let go even when the attempt panics; the panic then goes on to the
+        // message's handler, which decides what becomes of the message.
+        let attempt =
+            AssertUnwindSafe(self.claim_and_execute(message, command, &record, &token, deadline))
+                .catch_unwind()
+                .await;
         if let Err(error) = self
             .table
             .release_lease(&command.account_id, distribution_id, &token)
@@ -250,20 +313,28 @@ impl Consumer {
         {
             tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
         }
-        verdict
+        attempt.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
-    /// The stored record, written `accepted` first if this is the command's first delivery.
-    async fn accepted_record(&self, command: &Command) -> Result<CommandRecord, ConsumerError> {
+    /// The stored record, written `accepted` first if this is the command's first delivery;
+    /// `None` when another site's command already uses the `commandId`.
+    async fn accepted_record(
+        &self,
+        command: &Command,
+    ) -> Result<Option<CommandRecord>, ConsumerError> {
         let key = CommandKey::of(&command.identity());
         if let Some(record) = self.table.command(&key).await? {
-            return Ok(record);
+            return Ok(Some(record));
         }
-        self.table.accept(command, SystemTime::now()).await?;
-        self.table
+        if self.table.accept(command, SystemTime::now()).await? == Written::IdTakenElsewhere {
+            return Ok(None);
+        }
+        let record = self
+            .table
             .command(&key)
             .await?
-            .ok_or(ConsumerError::Vanished)
+            .ok_or(ConsumerError::Vanished)?;
+        Ok(Some(record))
     }
 
     async fn claim_and_execute(
@@ -454,13 +525,44 @@ fn group_by_distribution(messages: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
     groups
 }
 
-/// SQS's `ApproximateReceiveCount`: 1 on the first delivery.
+/// SQS's `ApproximateReceiveCount`: 1 on the first delivery (and when absent or unreadable).
 pub fn receive_count(message: &SqsMessage) -> u32 {
     message
         .attributes
         .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .map(|n| n.clamp(1, u32::MAX as u64) as u32)
         .unwrap_or(1)
+}
+
+/// SQS's `SentTimestamp`: when the message was (re)sent, in epoch milliseconds.
+fn sent_at_ms(message: &SqsMessage) -> Option<u64> {
+    message
+        .attributes
+        .get("SentTimestamp")
+        .and_then(|t| t.parse().ok())
+}
+
+/// The id a message is recorded and reported under, and whether SQS can be told about it.
+/// The event source mapping always sends one; a record without it is still handled, keyed by a
+/// hash of its body.
+fn message_identity(message: &SqsMessage) -> (String, bool) {
+    match message.message_id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => (id.to_owned(), true),
+        None => {
+            let body = message.body.as_deref().unwrap_or("");
+            let digest = command::payload_hash(&serde_json::Value::String(body.to_owned()));
+            (format!("no-message-id-{}", &digest[..16]), false)
+        }
+    }
+}
+
+/// No message starts with less than this left before the deadline: it gets time to run and to
+/// write its record, or goes back to the queue untouched.
+const START_MARGIN: Duration = Duration::from_secs(10);
+
+fn too_late_to_start(deadline: SystemTime) -> bool {
+    SystemTime::now() + START_MARGIN >= deadline
 }
 
 /// Identifies one attempt on a claim and a lease.

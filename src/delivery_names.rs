@@ -41,8 +41,10 @@ pub struct DeliveryPlan {
     /// The distribution's ARN: partition `aws`, no region (CloudFront is global).
     pub resource_arn: String,
     pub destination_arn: String,
-    /// The account that holds the tenants' destinations; deliveries into it are ours.
+    /// The account that holds the tenants' destinations.
     pub destination_account: AccountId,
+    /// The customer's account, where the source and deliveries live.
+    pub customer_account: AccountId,
 }
 
 impl DeliveryPlan {
@@ -60,15 +62,19 @@ impl DeliveryPlan {
                 "arn:aws:logs:{CONTROL_PLANE_REGION}:{destination_account}:delivery-destination:{DESTINATION_PREFIX}{safe_org}"
             ),
             destination_account: destination_account.clone(),
+            customer_account: account_id.clone(),
         }
     }
 
     /// Whether a delivery destination is one of the tenants' destinations this service delivers
-    /// to, so a delivery to it from our source is one we created.
+    /// to (named `cdn-logs-*`, outside the customer's own account; possibly in an account the
+    /// service used before), so a delivery to it from our source is one we created.
     pub fn is_service_destination(&self, destination_arn: &str) -> bool {
-        destination_arn
-            .rsplit_once(":delivery-destination:")
-            .is_some_and(|(_, name)| name.starts_with(DESTINATION_PREFIX))
+        let Some((prefix, name)) = destination_arn.rsplit_once(":delivery-destination:") else {
+            return false;
+        };
+        let account = prefix.rsplit(':').next().unwrap_or_default();
+        name.starts_with(DESTINATION_PREFIX) && account != self.customer_account.as_str()
     }
 }
 
@@ -140,5 +146,11 @@ mod tests {
         assert!(!plan.is_service_destination(
             "arn:aws:logs:us-east-1:111122223333:delivery-destination:customer-own"
         ));
+        assert!(
+            !plan.is_service_destination(
+                "arn:aws:logs:us-east-1:111122223333:delivery-destination:cdn-logs-mine"
+            ),
+            "a cdn-logs-* destination in the customer's own account is theirs"
+        );
     }
 }

@@ -29,6 +29,7 @@ pub async fn execute(
     calls: &AwsCalls,
     deadline: Instant,
 ) -> Result<Executed, Failure> {
+    ensure_site_owns_target(table, command).await?;
     let session = connector
         .session(
             &command.account_id,
@@ -67,6 +68,34 @@ pub async fn execute(
         outcome: report.outcome.as_str(),
         result: serde_json::to_value(&report).expect("a delivery report always serializes"),
     })
+}
+
+/// A distribution whose log delivery another site enabled is that site's to change.
+async fn ensure_site_owns_target(table: &Table, command: &Command) -> Result<(), Failure> {
+    let distribution_id = command.action.distribution_id();
+    let owner = table
+        .log_delivery_owner(&command.account_id, distribution_id)
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %error, "could not read the target record");
+            Failure::new(
+                ErrorCode::Internal,
+                "the target record could not be read; the command will be retried",
+            )
+        })?;
+    match owner {
+        Some(owner) if owner.enabled && owner.site_id != command.site_id.as_str() => {
+            Err(Failure::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the log delivery of distribution {distribution_id} is registered to site {}; \
+                 disable it from that site first",
+                    owner.site_id
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn target_not_recorded(error: StoreError) -> Failure {

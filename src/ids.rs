@@ -99,17 +99,20 @@ impl DistributionId {
 
 /// The suffix every IMS org id carries.
 const ORG_SUFFIX: &str = "@AdobeOrg";
+/// AWS allows 60 characters for a delivery destination name, and `cdn-logs-` takes 9.
+const MAX_ORG_NAME_CHARS: usize = 51;
 
 impl ImsOrgId {
-    /// Accepts `<name>@AdobeOrg` where `<name>` is 1-128 chars of `[A-Za-z0-9@_-]` starting with
-    /// a letter or digit, so that the derived AWS names are always valid.
+    /// Accepts `<name>@AdobeOrg` where `<name>` is 1-51 chars of `[A-Za-z0-9@_-]` starting with
+    /// a letter or digit, so that the derived AWS names are always valid: the destination name
+    /// `cdn-logs-<name>` must fit AWS's 60 characters.
     pub fn parse(value: &str) -> Result<Self, String> {
-        let rule = "must be an IMS org id: 1-128 characters of [A-Za-z0-9@_-] starting with a \
+        let rule = "must be an IMS org id: 1-51 characters of [A-Za-z0-9@_-] starting with a \
                     letter or digit, followed by @AdobeOrg";
         let Some(name) = value.strip_suffix(ORG_SUFFIX) else {
             return Err(rule.to_owned());
         };
-        let valid = (1..=128).contains(&name.len())
+        let valid = (1..=MAX_ORG_NAME_CHARS).contains(&name.len())
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
             && name
                 .chars()

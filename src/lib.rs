@@ -15,7 +15,7 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`command`], [`ids`] | the envelope, each type's params, the identifiers |
+//! | [`command`], [`ids`], [`json_fields`] | the envelope, each type's params, the identifiers; strict JSON reading |
 //! | [`consumer`], [`execute`] | one batch in, one partial batch response out; running one command |
 //! | [`records`], [`lease`], [`targets`], [`attributes`] | every DynamoDB read and conditional write |
 //! | [`connector`], [`aws_calls`] | AssumeRole and its session cache; counting AWS requests |
@@ -38,6 +38,7 @@ pub mod delivery_names;
 pub mod error;
 pub mod execute;
 pub mod ids;
+pub mod json_fields;
 pub mod lease;
 pub mod log_delivery;
 pub mod queue;

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
+use sha2::Digest;
 
 use crate::attributes::{get_n, get_s, item_to_json, n, s, to_attribute, Item};
 use crate::clock::{epoch_millis, epoch_secs, rfc3339};
@@ -120,6 +121,7 @@ pub struct CommandRecord {
     pub error_code: Option<String>,
     pub claim_token: Option<String>,
     pub claim_expires_at_ms: u64,
+    pub finished_at_ms: Option<u64>,
 }
 
 impl CommandRecord {
@@ -141,18 +143,23 @@ impl CommandRecord {
                 .cloned(),
             claim_token: get_s(item, "claimToken").map(str::to_owned),
             claim_expires_at_ms: get_n(item, "claimExpiresAt").unwrap_or(0),
+            finished_at_ms: get_n(item, "finishedAtMs"),
         }
     }
 
-    /// Finished for good: a later delivery is a duplicate and changes nothing. A command that
-    /// failed with `RETRIES_EXHAUSTED` came back from the dead-letter queue by an explicit
-    /// redrive, the one way back from `failed`.
-    pub fn is_final(&self) -> bool {
+    /// Finished for good for a message sent at `sent_at_ms`: a later delivery is a duplicate and
+    /// changes nothing. The one way back from `failed` is an explicit redrive from the dead-letter
+    /// queue, which SQS sends anew: a command that failed with `RETRIES_EXHAUSTED` runs again only
+    /// for a message sent after it failed, never for an older copy.
+    pub fn is_final(&self, sent_at_ms: Option<u64>) -> bool {
+        let exhausted = self.error_code.as_deref() == Some(ErrorCode::RetriesExhausted.as_str());
         match self.status {
             Status::Succeeded => true,
-            Status::Failed => {
-                self.error_code.as_deref() != Some(ErrorCode::RetriesExhausted.as_str())
-            }
+            Status::Failed if exhausted => match (sent_at_ms, self.finished_at_ms) {
+                (Some(sent), Some(finished)) => sent <= finished,
+                _ => true,
+            },
+            Status::Failed => true,
             _ => false,
         }
     }
@@ -163,6 +170,16 @@ impl CommandRecord {
             && self.claim_token.as_deref().is_some_and(|t| t != token)
             && self.claim_expires_at_ms > epoch_millis(now)
     }
+}
+
+/// What writing a new command record did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    /// The record was already there.
+    Exists,
+    /// Another site's command already uses this `commandId`.
+    IdTakenElsewhere,
 }
 
 /// How a finished attempt ends the record.
@@ -224,7 +241,7 @@ impl Table {
     }
 
     /// Writes the `accepted` record unless one exists. Returns whether this call created it.
-    pub async fn accept(&self, command: &Command, now: SystemTime) -> Result<bool, StoreError> {
+    pub async fn accept(&self, command: &Command, now: SystemTime) -> Result<Written, StoreError> {
         let identity = command.identity();
         let mut item = self.base_item(&identity, now);
         item.insert("status".into(), s(Status::Accepted.as_str()));
@@ -240,11 +257,12 @@ impl Table {
         identity: &Identity,
         failure: &Failure,
         now: SystemTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Written, StoreError> {
         let mut item = self.base_item(identity, now);
         item.insert("status".into(), s(Status::Failed.as_str()));
         item.insert("error".into(), error_attribute(failure));
         item.insert("finishedAt".into(), s(rfc3339(now)));
+        item.insert("finishedAtMs".into(), n(epoch_millis(now)));
         self.put_new(item).await
     }
 
@@ -273,13 +291,54 @@ impl Table {
         item
     }
 
-    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+    /// Writes a new command record, after reserving its `commandId` for its site: the contract
+    /// makes `commandId` the idempotency key across sites, while records are keyed by site. The
+    /// reservation comes first and is idempotent for its owner, so a crash between the two writes
+    /// is healed by the next delivery.
+    async fn put_new(&self, item: Item) -> Result<Written, StoreError> {
+        let command_id = get_s(&item, "commandId").unwrap_or_default().to_owned();
+        let owner_pk = get_s(&item, "pk").unwrap_or_default().to_owned();
+        if !self
+            .reserve_command_id(&command_id, &owner_pk, &item)
+            .await?
+        {
+            return Ok(Written::IdTakenElsewhere);
+        }
         let result = self
             .client
             .put_item()
             .table_name(&self.name)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Created),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(Written::Exists),
+            Err(e) => Err(StoreError::from_sdk("PutItem", &e)),
+        }
+    }
+
+    /// Reserves `command_id` for the partition `owner_pk`; `false` when another partition has it.
+    async fn reserve_command_id(
+        &self,
+        command_id: &str,
+        owner_pk: &str,
+        record: &Item,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(format!("COMMAND#{command_id}")))
+            .item("sk", s("OWNER"))
+            .item("ownerPk", s(owner_pk))
+            .item(
+                "expiresAt",
+                record.get("expiresAt").cloned().unwrap_or_else(|| n(0)),
+            )
+            .condition_expression("attribute_not_exists(pk) OR ownerPk = :owner")
+            .expression_attribute_values(":owner", s(owner_pk))
             .send()
             .await;
         match result {
@@ -361,6 +420,8 @@ impl Table {
             .expression_attribute_values(":token", s(token));
         if matches!(finish.status, Status::Succeeded | Status::Failed) {
             set.push("finishedAt = :now");
+            set.push("finishedAtMs = :nowMs");
+            request = request.expression_attribute_values(":nowMs", n(epoch_millis(now)));
         }
         if let Some(outcome) = &finish.outcome {
             set.push("outcome = :outcome");
@@ -414,6 +475,43 @@ impl Table {
         self.finish(key, version, token, &finish, now).await
     }
 
+    /// Ends a command whose attempt died without finishing (its handler panicked): `failed`
+    /// unless it already finished, whoever holds the claim. Returns whether it was written.
+    pub async fn force_fail(
+        &self,
+        record: &CommandRecord,
+        failure: &Failure,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(record.key.item()))
+            .update_expression(
+                "SET #status = :failed, #error = :error, finishedAt = :now, finishedAtMs = :nowMs, \
+                 updatedAt = :now, expiresAt = :expires, version = version + :one \
+                 REMOVE claimToken, claimExpiresAt",
+            )
+            .condition_expression("version = :version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":failed", s(Status::Failed.as_str()))
+            .expression_attribute_values(":error", error_attribute(failure))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":nowMs", n(epoch_millis(now)))
+            .expression_attribute_values(":expires", self.expires_at(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":version", n(record.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
+        }
+    }
+
     /// Records a message that could not be judged or was refused, keyed by its SQS message id.
     pub async fn record_invalid(
         &self,
@@ -426,8 +524,8 @@ impl Table {
     ) -> Result<(), StoreError> {
         let mut item = Item::from([
             ("pk".to_owned(), s("INVALID")),
-            ("sk".to_owned(), s(format!("MSG#{message_id}"))),
-            ("messageId".to_owned(), s(message_id)),
+            ("sk".to_owned(), s(invalid_sort_key(message_id))),
+            ("messageId".to_owned(), s(truncate_utf8(message_id, 1024))),
             ("code".to_owned(), s(code.as_str())),
             (
                 "reason".to_owned(),
@@ -490,6 +588,17 @@ impl Table {
     }
 }
 
+/// `MSG#<messageId>`; an id too long for a DynamoDB sort key (SQS never sends one) is cut and
+/// given a hash of the whole, so the record can still be written.
+pub fn invalid_sort_key(message_id: &str) -> String {
+    const MAX_ID_BYTES: usize = 256;
+    if message_id.len() <= MAX_ID_BYTES {
+        return format!("MSG#{message_id}");
+    }
+    let digest = hex::encode(sha2::Sha256::digest(message_id.as_bytes()));
+    format!("MSG#{}~{}", truncate_utf8(message_id, 200), &digest[..16])
+}
+
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.
 pub fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
     if text.len() <= max_bytes {
@@ -507,6 +616,14 @@ mod tests {
     use super::*;
 
     fn record(status: Status, error: Option<&str>) -> CommandRecord {
+        record_finished(status, error, Some(5_000))
+    }
+
+    fn record_finished(
+        status: Status,
+        error: Option<&str>,
+        finished_at_ms: Option<u64>,
+    ) -> CommandRecord {
         CommandRecord {
             key: CommandKey {
                 pk: "SITE#s".into(),
@@ -520,15 +637,33 @@ mod tests {
             error_code: error.map(str::to_owned),
             claim_token: Some("other".into()),
             claim_expires_at_ms: 2_000,
+            finished_at_ms,
         }
     }
 
     #[test]
-    fn only_exhausted_failures_can_run_again() {
-        assert!(record(Status::Succeeded, None).is_final());
-        assert!(record(Status::Failed, Some("CONFLICT")).is_final());
-        assert!(!record(Status::Failed, Some("RETRIES_EXHAUSTED")).is_final());
-        assert!(!record(Status::Running, None).is_final());
+    fn only_exhausted_failures_redriven_later_can_run_again() {
+        let redriven = Some(6_000);
+        assert!(record(Status::Succeeded, None).is_final(redriven));
+        assert!(record(Status::Failed, Some("CONFLICT")).is_final(redriven));
+        assert!(!record(Status::Failed, Some("RETRIES_EXHAUSTED")).is_final(redriven));
+        assert!(
+            record(Status::Failed, Some("RETRIES_EXHAUSTED")).is_final(Some(4_000)),
+            "an older copy"
+        );
+        assert!(record(Status::Failed, Some("RETRIES_EXHAUSTED")).is_final(None));
+        assert!(
+            record_finished(Status::Failed, Some("RETRIES_EXHAUSTED"), None).is_final(redriven)
+        );
+        assert!(!record(Status::Running, None).is_final(None));
+    }
+
+    #[test]
+    fn overlong_message_ids_still_make_a_valid_key() {
+        assert_eq!(invalid_sort_key("m-1"), "MSG#m-1");
+        let key = invalid_sort_key(&"x".repeat(2_000));
+        assert!(key.len() < 300);
+        assert_ne!(key, invalid_sort_key(&"x".repeat(2_001)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::attributes::{n, s};
+use crate::attributes::{get_s, n, s};
 use crate::clock::rfc3339;
 use crate::command::Command;
 use crate::delivery_names::DeliveryPlan;
@@ -42,7 +42,36 @@ pub fn shard_partition(shard: u32) -> String {
     format!("TARGETS#{shard:02}")
 }
 
+/// Who a distribution's log delivery belongs to, as its target record says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetOwner {
+    pub site_id: String,
+    pub enabled: bool,
+}
+
 impl Table {
+    /// The site a distribution's log delivery is registered to, if it has a target record.
+    pub async fn log_delivery_owner(
+        &self,
+        account_id: &AccountId,
+        distribution_id: &DistributionId,
+    ) -> Result<Option<TargetOwner>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", s(target_pk(account_id, distribution_id)))
+            .key("sk", s(LOG_DELIVERY_KIND))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
+        Ok(output.item.map(|item| TargetOwner {
+            site_id: get_s(&item, "siteId").unwrap_or_default().to_owned(),
+            enabled: get_s(&item, "desiredState") == Some("enabled"),
+        }))
+    }
+
     /// Records that the distribution's logs now flow to the tenant's destination.
     pub async fn log_delivery_enabled(
         &self,

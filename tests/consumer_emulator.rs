@@ -676,3 +676,63 @@ async fn a_busy_distribution_sends_the_message_back_without_burning_its_receive_
         "one delayed copy waits on the queue"
     );
 }
+
+#[tokio::test]
+async fn another_sites_distribution_is_a_conflict_and_left_alone() {
+    let stack = Stack::connect().await;
+    let consumer = stack.consumer().await;
+    let distribution = unique_distribution();
+    let owner = unique_command();
+    consumer
+        .handle(
+            event(vec![sqs_message(
+                "m-1",
+                &stack.command(&owner, "enable-log-delivery", &distribution),
+                1,
+            )]),
+            deadline(),
+        )
+        .await;
+    assert_eq!(
+        stack.record(&site(&stack), &owner).await["status"],
+        "succeeded"
+    );
+
+    for command_type in ["enable-log-delivery", "disable-log-delivery"] {
+        let intruder = unique_command();
+        let body = stack
+            .command(&intruder, command_type, &distribution)
+            .replace(
+                &format!("\"siteId\":\"{}\"", site(&stack)),
+                "\"siteId\":\"site-other\"",
+            );
+        consumer
+            .handle(event(vec![sqs_message("m-2", &body, 1)]), deadline())
+            .await;
+
+        let record = stack.record("site-other", &intruder).await;
+        assert_eq!(
+            record["error"]["code"], "CONFLICT",
+            "{command_type}: {record}"
+        );
+        assert!(record["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&site(&stack)));
+    }
+    assert_eq!(
+        stack
+            .deliveries_from(&plan(&stack, &distribution).source_name)
+            .await
+            .len(),
+        1
+    );
+    let target = &cdn_onboard::cli::status::target(
+        &stack.table(),
+        stack.var("DEMO_ACCOUNT_ID"),
+        &distribution,
+    )
+    .await
+    .unwrap()[0];
+    assert_eq!(target["siteId"], site(&stack).as_str());
+}
