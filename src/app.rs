@@ -1,5 +1,7 @@
 //! Builds the consumer from config: one shared SDK config, each client built once.
 
+use std::time::{Duration, SystemTime};
+
 use aws_config::BehaviorVersion;
 use aws_sdk_sts::config::Region;
 
@@ -49,5 +51,44 @@ pub async fn redrive_mismatch(consumer: &Consumer) -> Option<String> {
         )),
         Ok(None) => Some("the command queue has no dead-letter queue (no redrive policy)".to_owned()),
         Err(error) => Some(format!("could not read the queue's redrive policy: {error}")),
+    }
+}
+
+/// The deadline used when the runtime reports none (the Lambda runtime emulator sends none, so
+/// its context says 1970): the function timeout the template sets by default.
+pub const UNREPORTED_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The invocation's deadline as reported by the runtime, unless it is clearly not a deadline at
+/// all (more than a day in the past), in which case [`UNREPORTED_DEADLINE`] from `now`.
+pub fn invocation_deadline(reported: SystemTime, now: SystemTime) -> SystemTime {
+    if reported + Duration::from_secs(86_400) < now {
+        tracing::warn!(
+            "the runtime reported no deadline; assuming {}s",
+            UNREPORTED_DEADLINE.as_secs()
+        );
+        return now + UNREPORTED_DEADLINE;
+    }
+    reported
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_deadline_becomes_the_default_timeout() {
+        let now = SystemTime::now();
+        assert_eq!(
+            invocation_deadline(SystemTime::UNIX_EPOCH, now),
+            now + UNREPORTED_DEADLINE
+        );
+        let real = now + Duration::from_secs(30);
+        assert_eq!(invocation_deadline(real, now), real);
+        let just_passed = now - Duration::from_secs(1);
+        assert_eq!(
+            invocation_deadline(just_passed, now),
+            just_passed,
+            "a passed deadline stays passed"
+        );
     }
 }

@@ -47,6 +47,14 @@ impl Consumer {
     /// Handles one batch. `deadline` is when the invocation must have answered; claims and leases
     /// taken for its messages expire then.
     pub async fn handle(&self, event: SqsEvent, deadline: SystemTime) -> SqsBatchResponse {
+        let time_left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tracing::info!(
+            messages = event.records.len(),
+            time_left_ms = time_left.as_millis() as u64,
+            "batch received"
+        );
         let groups = group_by_distribution(event.records);
         let failed: Vec<String> = futures::stream::iter(groups)
             .map(|group| self.handle_in_order(group, deadline))

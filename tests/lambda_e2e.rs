@@ -47,15 +47,6 @@ fn cargo_lambda_available() -> bool {
 }
 
 fn watch(stack: &Stack, port: u16) -> Watch {
-    let env_file = repo().join(".local-stack/env");
-    let vars: Vec<(String, String)> = std::fs::read_to_string(env_file)
-        .expect("the stack's env file")
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect();
-    assert!(!stack.var("CDN_ONBOARD_TABLE").is_empty());
     let log = std::fs::File::create(repo().join("target/lambda-watch.log")).unwrap();
     let child = Command::new("cargo")
         .args([
@@ -69,7 +60,7 @@ fn watch(stack: &Stack, port: u16) -> Watch {
         ])
         .arg(port.to_string())
         .args(["--bin", FUNCTION])
-        .envs(vars)
+        .envs(stack.vars())
         .env("RUST_LOG", "info")
         .current_dir(repo())
         .stdout(log.try_clone().unwrap())

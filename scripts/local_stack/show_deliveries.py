@@ -1,7 +1,7 @@
 """Print the log delivery set-up in the demo customer's account, as the customer sees it.
 
 Usage: .venv/bin/python scripts/local_stack/show_deliveries.py
-Reads the stack's endpoint and the customer account's keys from .local-stack/.
+Reads the stack's endpoint and the customer account's keys from the stack's exported environment.
 """
 
 import os
@@ -11,14 +11,15 @@ import boto3
 
 import accounts
 
-STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".local-stack")
-
 
 def main():
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         sys.exit("show_deliveries: AWS_ENDPOINT_URL is not set; eval \"$(scripts/local-stack env)\" first")
-    keys = accounts.load(STATE)[accounts.CUSTOMER_ACCOUNT]
+    accounts_file = os.environ.get("CDN_ONBOARD_LOCAL_ACCOUNTS_FILE")
+    if not accounts_file:
+        sys.exit("show_deliveries: CDN_ONBOARD_LOCAL_ACCOUNTS_FILE is not set; eval \"$(scripts/local-stack env)\" first")
+    keys = accounts.load(os.path.dirname(accounts_file))[accounts.CUSTOMER_ACCOUNT]
     logs = boto3.client(
         "logs",
         endpoint_url=endpoint,

@@ -1,6 +1,7 @@
 //! The Lambda function: wires config, clients and the batch consumer to the Lambda runtime.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cdn_onboard::{app, config::Config, telemetry};
@@ -19,7 +20,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let consumer = Arc::clone(&consumer);
         async move {
-            let deadline = event.context.deadline();
+            let deadline = app::invocation_deadline(event.context.deadline(), SystemTime::now());
             Ok::<SqsBatchResponse, Error>(consumer.handle(event.payload, deadline).await)
         }
     }))

@@ -56,8 +56,9 @@ struct SendArgs {
     /// Send even if the command breaks a contract rule (to exercise the consumer's refusals).
     #[arg(long)]
     unchecked: bool,
-    #[arg(long, env = "CDN_ONBOARD_QUEUE_URL")]
-    queue_url: String,
+    /// The command queue [default: $CDN_ONBOARD_QUEUE_URL]
+    #[arg(long)]
+    queue_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -77,8 +78,9 @@ struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    #[arg(long, env = "CDN_ONBOARD_TABLE")]
-    table: String,
+    /// The records table [default: $CDN_ONBOARD_TABLE]
+    #[arg(long)]
+    table: Option<String>,
 }
 
 #[derive(Args)]
@@ -136,8 +138,9 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
         send::check(&body)
             .map_err(|reason| format!("not sent: {reason} (use --unchecked to send it anyway)"))?;
     }
+    let queue_url = from_flag_or_env(args.queue_url, "--queue-url", "CDN_ONBOARD_QUEUE_URL")?;
     let sdk = app::sdk_config().await;
-    let message_id = send::send(&aws_sdk_sqs::Client::new(&sdk), &args.queue_url, &body)
+    let message_id = send::send(&aws_sdk_sqs::Client::new(&sdk), &queue_url, &body)
         .await
         .map_err(|e| e.to_string())?;
     let command_id = serde_json::from_str::<serde_json::Value>(&body)
@@ -154,6 +157,12 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn from_flag_or_env(flag: Option<String>, name: &str, variable: &str) -> Result<String, String> {
+    flag.or_else(|| std::env::var(variable).ok())
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("{variable} is not set (or pass {name}); eval \"$(scripts/local-stack env)\" sets it for the local stack"))
+}
+
 fn read_body(path: &str) -> Result<String, String> {
     if path == "-" {
         let mut body = String::new();
@@ -166,10 +175,11 @@ fn read_body(path: &str) -> Result<String, String> {
 }
 
 async fn run_status(args: StatusArgs) -> Result<(), String> {
+    let name = from_flag_or_env(args.table, "--table", "CDN_ONBOARD_TABLE")?;
     let sdk = app::sdk_config().await;
     let table = Table {
         client: aws_sdk_dynamodb::Client::new(&sdk),
-        name: args.table,
+        name,
         record_ttl: Duration::from_secs(DEFAULT_RECORD_TTL_DAYS * 86_400),
     };
     let failed = |e: cdn_onboard::records::StoreError| e.to_string();

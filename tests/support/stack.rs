@@ -38,8 +38,15 @@ fn unquote(value: &str) -> String {
     }
 }
 
+/// The stack's folder: `CDN_ONBOARD_STACK_DIR` (scripts/test sets it), else `.local-stack`.
+pub fn stack_dir() -> PathBuf {
+    std::env::var_os("CDN_ONBOARD_STACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".local-stack"))
+}
+
 fn read_env_file() -> HashMap<String, String> {
-    let path = repo().join(".local-stack/env");
+    let path = stack_dir().join("env");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
     text.lines()
@@ -79,6 +86,11 @@ impl Stack {
             .credentials_provider(Credentials::new(key, secret, None, None, "local-stack"))
             .load()
             .await
+    }
+
+    /// Every variable the stack exports.
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
     }
 
     pub fn var(&self, name: &str) -> &str {
@@ -142,7 +154,7 @@ impl Stack {
 
     /// Credentials acting as an account's own administrator (from accounts.json).
     pub async fn sdk_of_account(&self, account_id: &str) -> SdkConfig {
-        let path = repo().join(".local-stack/accounts.json");
+        let path = PathBuf::from(self.var("CDN_ONBOARD_LOCAL_ACCOUNTS_FILE"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{NOT_RUNNING} ({} is missing)", path.display()));
         let accounts: Value = serde_json::from_str(&text).expect("accounts.json is JSON");
