@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::attributes::{n, s, Item};
 use crate::clock::{epoch_millis, epoch_secs};
 use crate::ids::{AccountId, DistributionId};
-use crate::records::{is_condition_failure, StoreError, Table};
+use crate::records::{written, StoreError, Table};
 
 /// The lease item of one distribution.
 pub fn lease_key(account_id: &AccountId, distribution_id: &DistributionId) -> Item {
@@ -48,11 +48,7 @@ impl Table {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("PutItem", &e)),
-        }
+        written(result, "PutItem")
     }
 
     /// Lets the lease go, if `holder` still has it.
@@ -71,10 +67,7 @@ impl Table {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
-            Err(e) => Err(StoreError::from_sdk("DeleteItem", &e)),
-        }
+        // Not held by `holder` any more (expired and taken over): nothing to let go.
+        written(result, "DeleteItem").map(|_| ())
     }
 }

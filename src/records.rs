@@ -37,7 +37,25 @@ impl StoreError {
     }
 }
 
-pub(crate) fn is_condition_failure<E: ProvideErrorMetadata>(error: &E) -> bool {
+/// A conditional write's result: `true` when written, `false` when its condition did not hold.
+pub(crate) fn written<T, E: ProvideErrorMetadata>(
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+        Err(e) => Err(StoreError::from_sdk(operation, &e)),
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata>(error: &E) -> bool {
     error.code() == Some("ConditionalCheckFailedException")
 }
 
@@ -312,11 +330,11 @@ impl Table {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Written::Created),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(Written::Exists),
-            Err(e) => Err(StoreError::from_sdk("PutItem", &e)),
-        }
+        Ok(if written(result, "PutItem")? {
+            Written::Created
+        } else {
+            Written::Exists
+        })
     }
 
     /// Reserves `command_id` for the partition `owner_pk`; `false` when another partition has it.
@@ -341,11 +359,7 @@ impl Table {
             .expression_attribute_values(":owner", s(owner_pk))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("PutItem", &e)),
-        }
+        written(result, "PutItem")
     }
 
     /// Takes the command for this invocation until `deadline`: `running`, one more attempt.
@@ -378,11 +392,7 @@ impl Table {
             .expression_attribute_values(":version", n(record.version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Some(record.version + 1)),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
-        }
+        Ok(written(result, "UpdateItem")?.then_some(record.version + 1))
     }
 
     /// Ends the claimed attempt. Returns `false` when the claim was lost meanwhile (the write
@@ -447,11 +457,10 @@ impl Table {
             None => {}
         }
         let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
-        }
+        written(
+            request.update_expression(expression).send().await,
+            "UpdateItem",
+        )
     }
 
     /// Records the failed attempt of a command that will be retried, and lets the claim go so
@@ -505,11 +514,7 @@ impl Table {
             .expression_attribute_values(":version", n(record.version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("UpdateItem", &e)),
-        }
+        written(result, "UpdateItem")
     }
 
     /// Records a message that could not be judged or was refused, keyed by its SQS message id.

@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsMessage;
@@ -23,6 +21,7 @@ use cdn_onboard::delivery_names::DeliveryPlan;
 use cdn_onboard::ids::{AccountId, DistributionId, ImsOrgId};
 use cdn_onboard::records::{CommandKey, INVALID_BODY_BYTES};
 use serde_json::{json, Value};
+use support::capture::Captured;
 use support::mocks::{json_error, logs_template};
 use support::stack::*;
 
@@ -175,27 +174,6 @@ fn throttled_forever() -> aws_sdk_cloudwatchlogs::config::Builder {
         .repeatedly()
         .build();
     logs_template(&[&get, &sources, &put, &list, &create])
-}
-
-/// Every log line written while a test runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1426,14 +1404,7 @@ fn every_accepted_ims_org_id_yields_valid_aws_names() {
 #[tokio::test]
 async fn no_body_content_reaches_log_lines_or_refusal_reasons() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("cdn_onboard=trace,warn")
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber("cdn_onboard=trace,warn"));
 
     let stack = Stack::connect().await;
     let consumer = stack.consumer().await;
@@ -1501,7 +1472,7 @@ async fn no_body_content_reaches_log_lines_or_refusal_reasons() {
         "succeeded"
     );
 
-    let lines = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = captured.text();
     assert!(lines.lines().count() > 5, "logs were captured: {lines}");
     assert!(
         !lines.contains("SENTINEL"),

@@ -4,9 +4,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_cloudwatchlogs::operation::{
     describe_deliveries::DescribeDeliveriesOutput,
     describe_delivery_sources::DescribeDeliverySourcesOutput,
@@ -15,39 +12,14 @@ use aws_sdk_cloudwatchlogs::Client as LogsClient;
 use aws_sdk_sts::Client as StsClient;
 use aws_smithy_mocks::mock;
 use cdn_onboard::connector::Connector;
+use support::capture::Captured;
 use support::mocks::{granted, json_error, logs_template, sts_client, sts_error};
 use support::stack::*;
 
-/// Every log line written while the test runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn no_credentials_or_raw_aws_text_in_records_or_logs() {
-    let logs_captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("cdn_onboard=trace,info")
-        .with_writer(logs_captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber("cdn_onboard=trace,info"));
 
     let stack = Stack::connect().await;
     let assume = mock!(StsClient::assume_role)
@@ -123,7 +95,7 @@ async fn no_credentials_or_raw_aws_text_in_records_or_logs() {
         ]
     );
 
-    let lines = String::from_utf8(logs_captured.0.lock().unwrap().clone()).unwrap();
+    let lines = captured.text();
     assert!(lines.lines().count() > 10, "logs were captured: {lines}");
     assert!(!lines.contains("SENTINEL"), "a log line leaked:\n{lines}");
     assert!(

@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod capture;
 pub mod mocks;
 pub mod stack;
