@@ -1,15 +1,18 @@
 //! Builds the consumer from config: one shared SDK config, each client built once.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_sts::config::Region;
 
 use crate::config::Config;
-use crate::connector::{Connector, CONTROL_PLANE_REGION};
+use crate::connector::{ClientTemplates, Connector, CONTROL_PLANE_REGION};
 use crate::consumer::Consumer;
 use crate::queue::CommandQueue;
 use crate::records::Table;
+use crate::routing::api_key::SiteConfigs;
+use crate::routing::verify::HttpProber;
 
 /// The SDK config every client shares: region, credentials and `AWS_ENDPOINT_URL` from the
 /// environment, as the SDK reads them.
@@ -23,7 +26,6 @@ pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
             .region(Region::from_static(CONTROL_PLANE_REGION))
             .build(),
     );
-    let logs_template = aws_sdk_cloudwatchlogs::config::Builder::from(sdk);
     Consumer {
         table: Table {
             client: aws_sdk_dynamodb::Client::new(sdk),
@@ -34,7 +36,16 @@ pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
             client: aws_sdk_sqs::Client::new(sdk),
             url: config.queue_url.clone(),
         },
-        connector: Connector::new(sts, logs_template, config.connector_role_name.clone()),
+        connector: Connector::new(
+            sts,
+            ClientTemplates::from_sdk(sdk),
+            config.connector_role_name.clone(),
+        ),
+        site_configs: SiteConfigs {
+            s3: aws_sdk_s3::Client::new(sdk),
+            bucket: config.site_config_bucket.clone(),
+        },
+        prober: Arc::new(HttpProber::new()),
         config,
     }
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{ErrorCode, Failure};
 use crate::ids::{AccountId, CommandId, DistributionId, ImsOrgId, SiteId};
 use crate::json_fields::RawFields;
+use crate::routing_params::{self, RoutingParams, StepChoice};
 
 /// The only envelope version this build understands.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -53,9 +54,9 @@ impl CommandType {
     }
 
     /// Types whose execution has landed. The others are refused with `INVALID_COMMAND` until
-    /// their own issues land (routing: issue 3, rescans: issue 4).
+    /// their own issue lands (rescans: issue 4).
     pub fn is_executed(self) -> bool {
-        matches!(self, Self::EnableLogDelivery | Self::DisableLogDelivery)
+        !matches!(self, Self::Rescan)
     }
 }
 
@@ -65,8 +66,22 @@ pub const PROVIDER_CLOUDFRONT: &str = "cloudfront";
 /// What a command asks for, with its validated params.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    EnableLogDelivery { distribution_id: DistributionId },
-    DisableLogDelivery { distribution_id: DistributionId },
+    EnableLogDelivery {
+        distribution_id: DistributionId,
+    },
+    DisableLogDelivery {
+        distribution_id: DistributionId,
+    },
+    DeployStep {
+        step: StepChoice,
+        routing: RoutingParams,
+    },
+    PlanDeploy {
+        routing: RoutingParams,
+    },
+    Discover {
+        distribution_id: Option<DistributionId>,
+    },
 }
 
 impl Action {
@@ -74,13 +89,31 @@ impl Action {
         match self {
             Self::EnableLogDelivery { .. } => CommandType::EnableLogDelivery,
             Self::DisableLogDelivery { .. } => CommandType::DisableLogDelivery,
+            Self::DeployStep { .. } => CommandType::DeployStep,
+            Self::PlanDeploy { .. } => CommandType::PlanDeploy,
+            Self::Discover { .. } => CommandType::Discover,
         }
     }
 
-    pub fn distribution_id(&self) -> &DistributionId {
+    /// The distribution the command is about, when it names one.
+    pub fn distribution_id(&self) -> Option<&DistributionId> {
         match self {
             Self::EnableLogDelivery { distribution_id }
-            | Self::DisableLogDelivery { distribution_id } => distribution_id,
+            | Self::DisableLogDelivery { distribution_id } => Some(distribution_id),
+            Self::DeployStep { routing, .. } | Self::PlanDeploy { routing } => {
+                Some(&routing.distribution_id)
+            }
+            Self::Discover { distribution_id } => distribution_id.as_ref(),
+        }
+    }
+
+    /// Whether the command may change the customer's account, and so must hold the
+    /// distribution's lease while it runs.
+    pub fn is_mutating(&self) -> bool {
+        match self {
+            Self::EnableLogDelivery { .. } | Self::DisableLogDelivery { .. } => true,
+            Self::DeployStep { step, .. } => step.steps().iter().any(|s| s.is_mutating()),
+            Self::PlanDeploy { .. } | Self::Discover { .. } => false,
         }
     }
 }
@@ -104,7 +137,7 @@ impl Command {
             site_id: Some(self.site_id.clone()),
             type_name: Some(self.action.command_type().as_str().to_owned()),
             account_id: Some(self.account_id.clone()),
-            distribution_id: Some(self.action.distribution_id().clone()),
+            distribution_id: self.action.distribution_id().cloned(),
             payload_hash: self.payload_hash.clone(),
         }
     }
@@ -324,7 +357,7 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
         None => &empty,
         Some(_) => return Err("params must be a JSON object".to_owned()),
     };
-    let action = log_delivery_action(command_type, params)?;
+    let action = action(command_type, params)?;
 
     Ok(Command {
         command_id: identity.command_id.clone(),
@@ -337,10 +370,7 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
     })
 }
 
-fn log_delivery_action(
-    command_type: CommandType,
-    params: &Map<String, Value>,
-) -> Result<Action, String> {
+fn action(command_type: CommandType, params: &Map<String, Value>) -> Result<Action, String> {
     match command_type {
         CommandType::EnableLogDelivery => {
             reject_unknown("params.", params, &["distributionId", "provider"])?;
@@ -363,6 +393,16 @@ fn log_delivery_action(
                 distribution_id: distribution_id(params)?,
             })
         }
+        CommandType::DeployStep => {
+            let (step, routing) = routing_params::deploy_step(params)?;
+            Ok(Action::DeployStep { step, routing })
+        }
+        CommandType::PlanDeploy => Ok(Action::PlanDeploy {
+            routing: routing_params::plan_deploy(params)?,
+        }),
+        CommandType::Discover => Ok(Action::Discover {
+            distribution_id: routing_params::discover(params)?,
+        }),
         other => Err(format!(
             "type '{}' is not executed by this version",
             other.as_str()
@@ -370,7 +410,7 @@ fn log_delivery_action(
     }
 }
 
-fn distribution_id(params: &Map<String, Value>) -> Result<DistributionId, String> {
+pub(crate) fn distribution_id(params: &Map<String, Value>) -> Result<DistributionId, String> {
     let raw = params
         .get("distributionId")
         .ok_or_else(|| "params.distributionId is required".to_owned())?
@@ -388,7 +428,7 @@ fn required_str<'a>(object: &'a Map<String, Value>, field: &str) -> Result<&'a s
 }
 
 /// Refuses fields the contract does not define, so a typo never silently does nothing.
-fn reject_unknown(
+pub(crate) fn reject_unknown(
     prefix: &str,
     object: &Map<String, Value>,
     allowed: &[&str],
@@ -543,8 +583,8 @@ mod tests {
             ),
             (
                 "type",
-                serde_json::json!("deploy-step"),
-                "type 'deploy-step' is part of the contract",
+                serde_json::json!("rescan"),
+                "type 'rescan' is part of the contract",
             ),
             ("imsOrgId", serde_json::json!("ABC"), "imsOrgId"),
             ("accountId", serde_json::json!("1234-5678-901"), "accountId"),

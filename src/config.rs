@@ -15,6 +15,11 @@ pub const DEFAULT_TARGET_CONCURRENCY: usize = 5;
 pub const DEFAULT_RECORD_TTL_DAYS: u64 = 30;
 /// How long a message for a busy distribution waits before it comes back.
 pub const DEFAULT_BUSY_DELAY_SECS: u32 = 15;
+/// The Edge Optimize origin's domain when `EDGE_OPTIMIZE_EDGE_DOMAIN` is unset.
+pub const DEFAULT_EDGE_DOMAIN: &str = "live.edgeoptimize.net";
+/// How long one deploy step may keep waiting on AWS (IAM, Lambda, a CloudFront deployment, the
+/// edge answering) before it fails `TIMED_OUT`. CloudFront deployments usually take minutes.
+pub const DEFAULT_WAIT_TIMEOUT_SECS: u64 = 3600;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -35,6 +40,12 @@ pub struct Config {
     pub record_ttl: Duration,
     /// `CDN_ONBOARD_BUSY_DELAY_SECS`: how long a message for a busy distribution waits.
     pub busy_delay_secs: u32,
+    /// `EDGE_OPTIMIZE_EDGE_DOMAIN`: the Edge Optimize origin's domain.
+    pub edge_domain: String,
+    /// `TOKOWAKA_SITE_CONFIG_BUCKET`: the bucket of site configurations (their API keys).
+    pub site_config_bucket: String,
+    /// `CDN_ONBOARD_WAIT_TIMEOUT_SECS`: how long one deploy step may keep waiting.
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -95,6 +106,21 @@ impl Config {
             });
         }
 
+        let edge_domain =
+            get("EDGE_OPTIMIZE_EDGE_DOMAIN").unwrap_or_else(|| DEFAULT_EDGE_DOMAIN.to_owned());
+        if !is_domain_name(&edge_domain) {
+            return Err(ConfigError::Malformed {
+                name: "EDGE_OPTIMIZE_EDGE_DOMAIN",
+                rule: "must be a domain name such as live.edgeoptimize.net".to_owned(),
+            });
+        }
+        let wait_timeout_secs = number(
+            &get,
+            "CDN_ONBOARD_WAIT_TIMEOUT_SECS",
+            DEFAULT_WAIT_TIMEOUT_SECS,
+            1..=86_400,
+        )?;
+
         Ok(Self {
             table: required("CDN_ONBOARD_TABLE")?,
             queue_url: required("CDN_ONBOARD_QUEUE_URL")?,
@@ -104,8 +130,24 @@ impl Config {
             target_concurrency,
             record_ttl: Duration::from_secs(ttl_days * 24 * 3600),
             busy_delay_secs,
+            edge_domain,
+            site_config_bucket: required("TOKOWAKA_SITE_CONFIG_BUCKET")?,
+            wait_timeout: Duration::from_secs(wait_timeout_secs),
         })
     }
+}
+
+fn is_domain_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn number(
@@ -151,9 +193,10 @@ mod tests {
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("CDN_ONBOARD_TABLE", "cdn-onboard"),
         ("CDN_ONBOARD_QUEUE_URL", "http://localhost/q"),
+        ("TOKOWAKA_SITE_CONFIG_BUCKET", "site-configs"),
         ("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID", "444455556666"),
     ];
 
@@ -163,14 +206,22 @@ mod tests {
         assert_eq!(config.connector_role_name, DEFAULT_ROLE_NAME);
         assert_eq!(config.max_receive_count, 5);
         assert_eq!(config.record_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.edge_domain, "live.edgeoptimize.net");
+        assert_eq!(config.wait_timeout, Duration::from_secs(3600));
     }
 
     #[test]
     fn missing_and_malformed_variables_name_themselves() {
         assert_eq!(
-            config(&BASE[..2]).unwrap_err(),
+            config(&BASE[..3]).unwrap_err(),
             ConfigError::Missing("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID")
         );
+        let mut vars = BASE.to_vec();
+        vars.push(("EDGE_OPTIMIZE_EDGE_DOMAIN", "https://live.edgeoptimize.net"));
+        assert!(config(&vars)
+            .unwrap_err()
+            .to_string()
+            .starts_with("EDGE_OPTIMIZE_EDGE_DOMAIN is malformed"));
         let mut vars = BASE.to_vec();
         vars.push(("CDN_ONBOARD_MAX_RECEIVE_COUNT", "five"));
         let error = config(&vars).unwrap_err().to_string();
@@ -179,7 +230,7 @@ mod tests {
             "{error}"
         );
         let mut vars = BASE.to_vec();
-        vars[2].1 = "4444-5555-6666";
+        vars[3].1 = "4444-5555-6666";
         assert!(config(&vars)
             .unwrap_err()
             .to_string()

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
+use aws_sdk_cloudfront as cloudfront;
 use aws_sdk_cloudwatchlogs as logs;
+use aws_sdk_iam as iam;
+use aws_sdk_lambda as lambda;
 use aws_sdk_sts as sts;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -35,13 +38,55 @@ struct SessionKey {
     ims_org_id: ImsOrgId,
 }
 
+/// What every client in a customer account shares (endpoint, HTTP client), without
+/// credentials: one builder per service the commands use there.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTemplates {
+    pub logs: logs::config::Builder,
+    pub cloudfront: cloudfront::config::Builder,
+    pub iam: iam::config::Builder,
+    pub lambda: lambda::config::Builder,
+}
+
+impl ClientTemplates {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            logs: logs::config::Builder::from(sdk),
+            cloudfront: cloudfront::config::Builder::from(sdk),
+            iam: iam::config::Builder::from(sdk),
+            lambda: lambda::config::Builder::from(sdk),
+        }
+    }
+}
+
 /// Temporary credentials for one customer account. `Credentials` prints no secret in `Debug`.
 #[derive(Clone, Debug)]
 pub struct CustomerSession {
     pub account_id: AccountId,
     credentials: Credentials,
     expires_at: SystemTime,
-    logs_template: logs::config::Builder,
+    templates: ClientTemplates,
+}
+
+/// Applies what every customer-account client gets: the control-plane region, the session's
+/// credentials, no SDK retries (the calling code retries what is worth retrying itself), a
+/// bounded attempt time, and the request counter.
+macro_rules! customer_client {
+    ($module:ident, $template:expr, $session:expr, $calls:expr) => {{
+        let config = $template
+            .clone()
+            .region($module::config::Region::from_static(CONTROL_PLANE_REGION))
+            .credentials_provider($session.credentials.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(CALL_ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .interceptor($calls.clone())
+            .build();
+        $module::Client::from_conf(config)
+    }};
 }
 
 impl CustomerSession {
@@ -50,22 +95,20 @@ impl CustomerSession {
     }
 
     /// A CloudWatch Logs client acting as the connector role, counting its requests on `calls`.
-    /// SDK retries are off: the log delivery code retries what is worth retrying itself.
     pub fn logs(&self, calls: &AwsCalls) -> logs::Client {
-        let config = self
-            .logs_template
-            .clone()
-            .region(logs::config::Region::from_static(CONTROL_PLANE_REGION))
-            .credentials_provider(self.credentials.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(CALL_ATTEMPT_TIMEOUT)
-                    .build(),
-            )
-            .interceptor(calls.clone())
-            .build();
-        logs::Client::from_conf(config)
+        customer_client!(logs, self.templates.logs, self, calls)
+    }
+
+    pub fn cloudfront(&self, calls: &AwsCalls) -> cloudfront::Client {
+        customer_client!(cloudfront, self.templates.cloudfront, self, calls)
+    }
+
+    pub fn iam(&self, calls: &AwsCalls) -> iam::Client {
+        customer_client!(iam, self.templates.iam, self, calls)
+    }
+
+    pub fn lambda(&self, calls: &AwsCalls) -> lambda::Client {
+        customer_client!(lambda, self.templates.lambda, self, calls)
     }
 }
 
@@ -73,22 +116,17 @@ type Slot = Arc<tokio::sync::Mutex<Option<CustomerSession>>>;
 
 pub struct Connector {
     sts: sts::Client,
-    logs_template: logs::config::Builder,
+    templates: ClientTemplates,
     role_name: String,
     sessions: Mutex<HashMap<SessionKey, Slot>>,
 }
 
 impl Connector {
-    /// `sts` must be a client for [`CONTROL_PLANE_REGION`]; `logs_template` carries what every
-    /// customer-account Logs client shares (endpoint, HTTP client), without credentials.
-    pub fn new(
-        sts: sts::Client,
-        logs_template: logs::config::Builder,
-        role_name: impl Into<String>,
-    ) -> Self {
+    /// `sts` must be a client for [`CONTROL_PLANE_REGION`].
+    pub fn new(sts: sts::Client, templates: ClientTemplates, role_name: impl Into<String>) -> Self {
         Self {
             sts,
-            logs_template,
+            templates,
             role_name: role_name.into(),
             sessions: Mutex::new(HashMap::new()),
         }
@@ -179,7 +217,7 @@ impl Connector {
                 "cdn-onboard-connector",
             ),
             expires_at,
-            logs_template: self.logs_template.clone(),
+            templates: self.templates.clone(),
         })
     }
 }
@@ -238,6 +276,7 @@ mod tests {
             code: Some("AccessDenied".into()),
             status: Some(403),
             transport: false,
+            role_not_assumable: false,
         };
         let failure = assume_failure(&fault, "arn:aws:iam::111122223333:role/R");
         assert_eq!(failure.code, ErrorCode::NotConnected);
@@ -245,6 +284,7 @@ mod tests {
             code: Some("Throttling".into()),
             status: Some(400),
             transport: false,
+            role_not_assumable: false,
         };
         assert_eq!(assume_failure(&throttled, "x").code, ErrorCode::Throttled);
     }

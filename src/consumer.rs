@@ -15,13 +15,20 @@ use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
 use crate::aws_calls::AwsCalls;
+use crate::clock::rfc3339;
 use crate::command::{self, Command, Identity, Parsed};
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::error::{ErrorCode, Failure};
-use crate::execute::{execute, Executed};
-use crate::queue::CommandQueue;
-use crate::records::{CommandKey, CommandRecord, Finish, Status, StoreError, Table, Written};
+use crate::execute::{execute, Executed, Failed, Services};
+use crate::queue::{wait_delay_secs, CommandQueue, CONTINUATION_ATTRIBUTE};
+use crate::records::{
+    Claim, CommandKey, CommandRecord, Finish, Status, StoreError, Table, Wait, Written,
+};
+use crate::routing::api_key::SiteConfigs;
+use crate::routing::deploy::Progress;
+use crate::routing::verify::Prober;
+use crate::steps::StepRow;
 
 /// Time kept back from the invocation's deadline for the final record writes.
 const FINISHING_MARGIN: Duration = Duration::from_secs(5);
@@ -41,6 +48,10 @@ pub struct Consumer {
     pub queue: CommandQueue,
     pub connector: Connector,
     pub config: Config,
+    /// The site configurations holding each site's Edge Optimize API key.
+    pub site_configs: SiteConfigs,
+    /// Sends the verify step's probes.
+    pub prober: std::sync::Arc<dyn Prober>,
 }
 
 impl Consumer {
@@ -290,22 +301,36 @@ impl Consumer {
             return Ok(Verdict::Acknowledge);
         }
 
+        let continuation = continuation_of(message);
+        if record.wait.as_ref().is_some_and(|w| continuation < w.seq) {
+            tracing::info!(
+                continuation,
+                "an older copy of a waiting command; its continuation resumes it"
+            );
+            return Ok(Verdict::Acknowledge);
+        }
+
         let token = claim_token(message_id);
         let now = SystemTime::now();
         if record.is_claimed_by_other(&token, now) {
             return self
-                .come_back_later(body, "the command is running in another invocation")
+                .come_back_later(message, "the command is running in another invocation")
                 .await;
         }
-        let distribution_id = command.action.distribution_id();
-        if !self
-            .table
-            .acquire_lease(&command.account_id, distribution_id, &token, deadline, now)
-            .await?
-        {
-            return self
-                .come_back_later(body, "another command is changing this distribution")
-                .await;
+        let leased = command
+            .action
+            .distribution_id()
+            .filter(|_| command.action.is_mutating());
+        if let Some(distribution_id) = leased {
+            if !self
+                .table
+                .acquire_lease(&command.account_id, distribution_id, &token, deadline, now)
+                .await?
+            {
+                return self
+                    .come_back_later(message, "another command is changing this distribution")
+                    .await;
+            }
         }
 
         // The lease is let go even when the attempt panics; the panic then goes on to the
@@ -314,12 +339,14 @@ impl Consumer {
             AssertUnwindSafe(self.claim_and_execute(message, command, &record, &token, deadline))
                 .catch_unwind()
                 .await;
-        if let Err(error) = self
-            .table
-            .release_lease(&command.account_id, distribution_id, &token)
-            .await
-        {
-            tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
+        if let Some(distribution_id) = leased {
+            if let Err(error) = self
+                .table
+                .release_lease(&command.account_id, distribution_id, &token)
+                .await
+            {
+                tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
+            }
         }
         attempt.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
@@ -353,81 +380,86 @@ impl Consumer {
         token: &str,
         deadline: SystemTime,
     ) -> Result<Verdict, ConsumerError> {
-        let Some(version) = self
+        let Some(claim) = self
             .table
             .claim(record, token, deadline, SystemTime::now())
             .await?
         else {
-            let body = message.body.as_deref().unwrap_or("");
             return self
-                .come_back_later(body, "another delivery claimed the command first")
+                .come_back_later(message, "another delivery claimed the command first")
                 .await;
         };
         tracing::info!(
             command_type = command.action.command_type().as_str(),
             account_id = %command.account_id,
-            distribution_id = %command.action.distribution_id(),
+            distribution_id = command.action.distribution_id().map(|d| d.as_str()).unwrap_or(""),
             attempt = record.attempts + 1,
             "command started"
         );
 
         let calls = AwsCalls::new();
-        let work_deadline = tokio_deadline(deadline);
+        let services = Services {
+            table: &self.table,
+            connector: &self.connector,
+            config: &self.config,
+            site_configs: &self.site_configs,
+            prober: self.prober.as_ref(),
+        };
+        let progress = RecordedProgress {
+            table: &self.table,
+            claim: &claim,
+        };
         let executed = execute(
-            &self.table,
-            &self.connector,
-            &self.config,
+            &services,
             command,
+            record,
+            &progress,
             &calls,
-            work_deadline,
+            tokio_deadline(deadline),
         )
         .await;
-        self.conclude(
-            message,
-            command,
-            &record.key,
-            version,
-            token,
-            executed,
-            calls.count(),
-        )
-        .await
+        self.conclude(message, command, record, &claim, executed, calls.count())
+            .await
     }
 
     /// Writes how the attempt ended and decides the message's fate.
-    #[allow(clippy::too_many_arguments)] // each is a distinct piece of the attempt being closed
     async fn conclude(
         &self,
         message: &SqsMessage,
         command: &Command,
-        key: &CommandKey,
-        version: u64,
-        token: &str,
-        executed: Result<Executed, Failure>,
+        record: &CommandRecord,
+        claim: &Claim,
+        executed: Result<Executed, Failed>,
         aws_calls: u32,
     ) -> Result<Verdict, ConsumerError> {
         let now = SystemTime::now();
         let receive_count = receive_count(message);
-        let failure = match executed {
+        let Failed { failure, steps } = match executed {
+            Ok(Executed {
+                outcome,
+                result,
+                steps,
+                wait: Some(wait),
+            }) => {
+                return self
+                    .wait(message, record, claim, &outcome, result, steps, wait, aws_calls)
+                    .await
+            }
             Ok(done) => {
-                tracing::info!(outcome = done.outcome, aws_calls, "command succeeded");
-                let finish = Finish {
-                    status: Status::Succeeded,
-                    outcome: Some(done.outcome.to_owned()),
-                    result: Some(done.result),
-                    error: None,
-                    aws_calls,
-                };
-                self.table.finish(key, version, token, &finish, now).await?;
+                tracing::info!(outcome = %done.outcome, aws_calls, "command succeeded");
+                let mut finish = Finish::new(Status::Succeeded, aws_calls);
+                finish.outcome = Some(done.outcome);
+                finish.result = Some(done.result);
+                finish.steps = done.steps;
+                self.table.finish(claim, &finish, now).await?;
                 return Ok(Verdict::Acknowledge);
             }
-            Err(failure) => failure,
+            Err(failed) => failed,
         };
 
         if !failure.retryable() {
             tracing::warn!(code = failure.code.as_str(), aws_calls, "command failed");
-            self.finish_failed(key, version, token, failure, aws_calls)
-                .await?;
+            self.finish_failed(claim, failure, steps, aws_calls).await?;
             return Ok(Verdict::Acknowledge);
         }
 
@@ -447,8 +479,7 @@ impl Consumer {
                     failure.code, failure.message
                 ),
             );
-            self.finish_failed(key, version, token, exhausted, aws_calls)
-                .await?;
+            self.finish_failed(claim, exhausted, steps, aws_calls).await?;
             return Ok(Verdict::Retry);
         }
 
@@ -457,9 +488,10 @@ impl Consumer {
             receive_count,
             "attempt failed; the message will be retried"
         );
-        self.table
-            .release_for_retry(key, version, token, &failure, aws_calls, now)
-            .await?;
+        let mut finish = Finish::new(Status::Running, aws_calls);
+        finish.error = Some(failure);
+        finish.steps = steps;
+        self.table.finish(claim, &finish, now).await?;
         if let Some(handle) = message.receipt_handle.as_deref() {
             if let Err(error) = self.queue.delay_retry(handle, receive_count).await {
                 tracing::warn!(error = %error, "could not space out the retry; the queue's visibility timeout applies");
@@ -468,37 +500,95 @@ impl Consumer {
         Ok(Verdict::Retry)
     }
 
+    /// A step waits on AWS: the continuation goes on the queue first, then the record says
+    /// `waiting`, so a waiting record always has a message on its way. The continuation carries
+    /// the next sequence number; older copies of the command are then recognised and dropped.
+    #[allow(clippy::too_many_arguments)] // the pieces of the attempt being closed
+    async fn wait(
+        &self,
+        message: &SqsMessage,
+        record: &CommandRecord,
+        claim: &Claim,
+        outcome: &str,
+        result: serde_json::Value,
+        steps: Option<Vec<StepRow>>,
+        mut wait: Wait,
+        aws_calls: u32,
+    ) -> Result<Verdict, ConsumerError> {
+        let seq = record
+            .wait
+            .as_ref()
+            .map_or(0, |w| w.seq)
+            .max(continuation_of(message))
+            + 1;
+        let delay = wait_delay_secs(wait.checks);
+        let now = SystemTime::now();
+        wait.seq = seq;
+        wait.next_check_at = rfc3339(now + Duration::from_secs(delay as u64));
+        let body = message.body.as_deref().unwrap_or("");
+        if let Err(error) = self.queue.send_later(body, delay, seq).await {
+            tracing::warn!(error = %error, "could not send the continuation; the message will be retried");
+            let failure = Failure::new(
+                ErrorCode::Unavailable,
+                "the command waits on AWS but its continuation could not be queued; it will be retried",
+            );
+            let mut finish = Finish::new(Status::Running, aws_calls);
+            finish.error = Some(failure);
+            finish.steps = steps;
+            self.table.finish(claim, &finish, now).await?;
+            return Ok(Verdict::Retry);
+        }
+        tracing::info!(
+            step = %wait.step,
+            checks = wait.checks,
+            delay_secs = delay,
+            continuation = seq,
+            aws_calls,
+            "command waiting; a continuation will check again"
+        );
+        let mut finish = Finish::new(Status::Waiting, aws_calls);
+        finish.outcome = Some(outcome.to_owned());
+        finish.result = Some(result);
+        finish.steps = steps;
+        finish.wait = Some(wait);
+        // The continuation is on its way: even if this write fails, it resumes the command.
+        if let Err(error) = self.table.finish(claim, &finish, now).await {
+            tracing::warn!(error = %error, "could not record the wait; the continuation resumes the command anyway");
+        }
+        Ok(Verdict::Acknowledge)
+    }
+
     async fn finish_failed(
         &self,
-        key: &CommandKey,
-        version: u64,
-        token: &str,
+        claim: &Claim,
         failure: Failure,
+        steps: Option<Vec<StepRow>>,
         aws_calls: u32,
     ) -> Result<(), ConsumerError> {
-        let finish = Finish {
-            status: Status::Failed,
-            outcome: None,
-            result: None,
-            error: Some(failure),
-            aws_calls,
-        };
-        self.table
-            .finish(key, version, token, &finish, SystemTime::now())
-            .await?;
+        let mut finish = Finish::new(Status::Failed, aws_calls);
+        finish.error = Some(failure);
+        finish.steps = steps;
+        self.table.finish(claim, &finish, SystemTime::now()).await?;
         Ok(())
     }
 
     /// Sends a copy of the message back for later and acknowledges this one, so that waiting
     /// neither busy-loops nor burns the receive count.
-    async fn come_back_later(&self, body: &str, why: &str) -> Result<Verdict, ConsumerError> {
+    async fn come_back_later(
+        &self,
+        message: &SqsMessage,
+        why: &str,
+    ) -> Result<Verdict, ConsumerError> {
         let delay = self.config.busy_delay_secs;
         tracing::info!(
             reason = why,
             delay_secs = delay,
             "target busy; the message comes back later"
         );
-        self.queue.send_later(body, delay).await?;
+        let body = message.body.as_deref().unwrap_or("");
+        self.queue
+            .send_later(body, delay, continuation_of(message))
+            .await?;
         Ok(Verdict::Acknowledge)
     }
 }
@@ -541,6 +631,38 @@ pub fn receive_count(message: &SqsMessage) -> u32 {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .map(|n| n.clamp(1, u32::MAX as u64) as u32)
         .unwrap_or(1)
+}
+
+/// The continuation number a message carries; 0 for a message a producer sent.
+pub fn continuation_of(message: &SqsMessage) -> u64 {
+    message
+        .message_attributes
+        .get(CONTINUATION_ATTRIBUTE)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes a running command's step list to its record as the steps go.
+struct RecordedProgress<'a> {
+    table: &'a Table,
+    claim: &'a Claim,
+}
+
+impl Progress for RecordedProgress<'_> {
+    fn write<'a>(&'a self, steps: &'a [StepRow]) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match self
+                .table
+                .record_steps(self.claim, steps, SystemTime::now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("the command's claim was lost; its steps were not recorded"),
+                Err(error) => tracing::warn!(error = %error, "could not record the steps; the final write carries them"),
+            }
+        })
+    }
 }
 
 /// SQS's `SentTimestamp`: when the message was (re)sent, in epoch milliseconds.

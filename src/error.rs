@@ -102,6 +102,10 @@ pub struct AwsFault {
     pub status: Option<u16>,
     /// No response at all: a connection failure or a timeout.
     pub transport: bool,
+    /// Lambda refused the function's execution role (`InvalidParameterValueException` about the
+    /// role): right after the role was created this is IAM still propagating it. The one fact
+    /// taken from an error's text, which is otherwise dropped.
+    pub role_not_assumable: bool,
 }
 
 impl AwsFault {
@@ -110,10 +114,16 @@ impl AwsFault {
             error,
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
         );
+        let code = error.code().map(str::to_owned);
+        let role_not_assumable = code.as_deref() == Some("InvalidParameterValueException")
+            && error
+                .message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("role"));
         Self {
-            code: error.code().map(str::to_owned),
+            code,
             status: error.raw_response().map(|r| r.status().as_u16()),
             transport,
+            role_not_assumable,
         }
     }
 
@@ -146,6 +156,20 @@ impl AwsFault {
             self.code(),
             "ExpiredToken" | "ExpiredTokenException" | "RequestExpired"
         )
+    }
+
+    /// An AWS quota or size limit would be passed (CloudFront names each quota `TooMany...`).
+    pub fn is_quota(&self) -> bool {
+        let code = self.code();
+        (code.starts_with("TooMany") && !self.is_throttling())
+            || matches!(
+                code,
+                "ServiceQuotaExceededException"
+                    | "LimitExceededException"
+                    | "LimitExceeded"
+                    | "FunctionSizeLimitExceeded"
+                    | "CodeStorageExceededException"
+            )
     }
 
     pub fn is_access_denied(&self) -> bool {
@@ -185,13 +209,17 @@ pub fn classify(fault: &AwsFault, action: &str) -> Failure {
             format!("the connector role session expired during {action}; it will be renewed"),
         );
     }
+    if fault.is_quota() {
+        return Failure::new(
+            LimitExceeded,
+            format!(
+                "an AWS quota or size limit in the customer account blocks {action} ({}); raise \
+                 the quota or remove unused resources",
+                fault.code()
+            ),
+        );
+    }
     match fault.code() {
-        "ServiceQuotaExceededException" | "LimitExceededException" => {
-            return Failure::new(
-                LimitExceeded,
-                format!("an AWS quota in the customer account blocks {action}; raise the quota or remove unused resources"),
-            );
-        }
         "ServiceUnavailableException"
         | "ServiceUnavailable"
         | "InternalFailure"
@@ -233,6 +261,7 @@ mod tests {
             code: Some(code.to_owned()),
             status: Some(status),
             transport: false,
+            role_not_assumable: false,
         }
     }
 
@@ -251,6 +280,7 @@ mod tests {
             code: None,
             status: Some(429),
             transport: false,
+            role_not_assumable: false,
         };
         assert_eq!(classify(&http_429, "x:Y").code, ErrorCode::Throttled);
     }
@@ -280,8 +310,26 @@ mod tests {
             code: None,
             status: None,
             transport: true,
+            role_not_assumable: false,
         };
         assert_eq!(classify(&transport, "a:B").code, ErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn cloudfront_quotas_are_limits_not_throttling() {
+        for code in [
+            "TooManyHeadersInCachePolicy",
+            "TooManyCachePolicies",
+            "FunctionSizeLimitExceeded",
+        ] {
+            let failure = classify(&fault(code, 400), "cloudfront:UpdateCachePolicy");
+            assert_eq!(failure.code, ErrorCode::LimitExceeded, "{code}");
+            assert!(failure.message.contains(code));
+        }
+        assert_eq!(
+            classify(&fault("TooManyRequestsException", 429), "x:Y").code,
+            ErrorCode::Throttled
+        );
     }
 
     #[test]

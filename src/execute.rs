@@ -8,73 +8,249 @@ use tokio::time::Instant;
 use crate::aws_calls::AwsCalls;
 use crate::command::{Action, Command};
 use crate::config::Config;
-use crate::connector::Connector;
+use crate::connector::{Connector, CustomerSession};
 use crate::delivery_names::DeliveryPlan;
+use crate::edge::names::RoutingNames;
 use crate::error::{ErrorCode, Failure};
+use crate::ids::DistributionId;
 use crate::log_delivery;
-use crate::records::{StoreError, Table};
+use crate::records::{CommandRecord, StoreError, Table, Wait};
+use crate::routing::api_key::SiteConfigs;
+use crate::routing::context::Routing;
+use crate::routing::deploy::{deploy, Clock, Prior, Progress};
+use crate::routing::discover::{self, Clients};
+use crate::routing::plan::plan;
+use crate::routing::step::Mode;
+use crate::routing::verify::Prober;
+use crate::routing_params::RoutingParams;
+use crate::steps::StepRow;
+use crate::targets::{LOG_DELIVERY_KIND, ROUTING_KIND};
 
-/// A command that ended well: its outcome word and its result map.
+/// What a command runs with, besides the command itself.
+pub struct Services<'a> {
+    pub table: &'a Table,
+    pub connector: &'a Connector,
+    pub config: &'a Config,
+    pub site_configs: &'a SiteConfigs,
+    pub prober: &'a dyn Prober,
+}
+
+/// A command that ended well, or that waits: its outcome word, its result, its step list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Executed {
-    pub outcome: &'static str,
+    pub outcome: String,
     pub result: Value,
+    pub steps: Option<Vec<StepRow>>,
+    /// Set when a step waits on AWS: the command goes on in a continuation.
+    pub wait: Option<Wait>,
+}
+
+impl Executed {
+    fn done(outcome: &str, result: Value) -> Self {
+        Self {
+            outcome: outcome.to_owned(),
+            result,
+            steps: None,
+            wait: None,
+        }
+    }
+}
+
+/// A command that failed, with its step list as it ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failed {
+    pub failure: Failure,
+    pub steps: Option<Vec<StepRow>>,
+}
+
+impl From<Failure> for Failed {
+    fn from(failure: Failure) -> Self {
+        Self {
+            failure,
+            steps: None,
+        }
+    }
 }
 
 pub async fn execute(
-    table: &Table,
-    connector: &Connector,
-    config: &Config,
+    services: &Services<'_>,
     command: &Command,
+    record: &CommandRecord,
+    progress: &dyn Progress,
+    calls: &AwsCalls,
+    deadline: Instant,
+) -> Result<Executed, Failed> {
+    match &command.action {
+        Action::EnableLogDelivery { distribution_id }
+        | Action::DisableLogDelivery { distribution_id } => {
+            log_delivery(services, command, distribution_id, calls, deadline)
+                .await
+                .map_err(Failed::from)
+        }
+        Action::DeployStep { step, routing } => {
+            ensure_site_owns(services.table, command, &routing.distribution_id, ROUTING_KIND)
+                .await?;
+            let session = session(services, command, calls).await?;
+            let mut ctx = routing_context(services, command, &session, routing, calls, deadline, Mode::Apply);
+            let prior = Prior {
+                steps: record.steps.clone(),
+                wait: record.wait.clone(),
+                facts: record
+                    .result
+                    .as_ref()
+                    .and_then(|r| r.get("steps"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let clock = Clock {
+                now: SystemTime::now(),
+                wait_timeout: services.config.wait_timeout,
+            };
+            let ran = deploy(&mut ctx, *step, &prior, services.site_configs, progress, clock)
+                .await
+                .map_err(|stopped| Failed {
+                    failure: stopped.failure,
+                    steps: Some(stopped.steps),
+                })?;
+            if ran.changed_routing {
+                services
+                    .table
+                    .routing_deployed(command, routing, &ctx.names, &ran.result["steps"], SystemTime::now())
+                    .await
+                    .map_err(target_not_recorded)?;
+            }
+            Ok(Executed {
+                outcome: ran.outcome.to_owned(),
+                result: ran.result,
+                steps: Some(ran.steps),
+                wait: ran.wait,
+            })
+        }
+        Action::PlanDeploy { routing } => {
+            let session = session(services, command, calls).await?;
+            let mut ctx = routing_context(services, command, &session, routing, calls, deadline, Mode::Plan);
+            let planned = plan(&mut ctx, services.site_configs, SystemTime::now()).await?;
+            Ok(Executed {
+                outcome: planned.outcome.to_owned(),
+                result: planned.result,
+                steps: Some(planned.steps),
+                wait: None,
+            })
+        }
+        Action::Discover { distribution_id } => {
+            let role_arn = services.connector.role_arn(&command.account_id);
+            let session = match session(services, command, calls).await {
+                Ok(session) => session,
+                Err(failure) if failure.code == ErrorCode::NotConnected => {
+                    return Ok(Executed::done(
+                        "not-connected",
+                        discover::not_connected(&role_arn, &failure.message),
+                    ))
+                }
+                Err(failure) => return Err(failure.into()),
+            };
+            let clients = Clients {
+                cloudfront: session.cloudfront(calls),
+                iam: session.iam(calls),
+                lambda: session.lambda(calls),
+            };
+            let result = discover::discover(
+                &clients,
+                &role_arn,
+                distribution_id.as_ref(),
+                &services.config.edge_domain,
+                deadline,
+            )
+            .await?;
+            Ok(Executed::done("connected", result))
+        }
+    }
+}
+
+async fn session(
+    services: &Services<'_>,
+    command: &Command,
+    calls: &AwsCalls,
+) -> Result<CustomerSession, Failure> {
+    services
+        .connector
+        .session(&command.account_id, &command.site_id, &command.ims_org_id, calls)
+        .await
+}
+
+fn routing_context<'a>(
+    services: &Services<'a>,
+    command: &'a Command,
+    session: &CustomerSession,
+    routing: &'a RoutingParams,
+    calls: &AwsCalls,
+    deadline: Instant,
+    mode: Mode,
+) -> Routing<'a> {
+    Routing {
+        cloudfront: session.cloudfront(calls),
+        iam: session.iam(calls),
+        lambda: session.lambda(calls),
+        account_id: &command.account_id,
+        params: routing,
+        names: RoutingNames::new(&routing.distribution_id),
+        edge_domain: &services.config.edge_domain,
+        api_key: None,
+        prober: services.prober,
+        deadline,
+        mode,
+    }
+}
+
+async fn log_delivery(
+    services: &Services<'_>,
+    command: &Command,
+    distribution_id: &DistributionId,
     calls: &AwsCalls,
     deadline: Instant,
 ) -> Result<Executed, Failure> {
-    ensure_site_owns_target(table, command).await?;
-    let session = connector
-        .session(
-            &command.account_id,
-            &command.site_id,
-            &command.ims_org_id,
-            calls,
-        )
-        .await?;
-    let logs = session.logs(calls);
+    ensure_site_owns(services.table, command, distribution_id, LOG_DELIVERY_KIND).await?;
+    let logs = session(services, command, calls).await?.logs(calls);
     let plan = DeliveryPlan::new(
         &command.account_id,
-        command.action.distribution_id(),
+        distribution_id,
         &command.ims_org_id,
-        &config.log_destination_account,
+        &services.config.log_destination_account,
     );
-
-    let report = match &command.action {
-        Action::EnableLogDelivery { .. } => {
-            let report = log_delivery::enable(&logs, &plan, deadline).await?;
-            table
-                .log_delivery_enabled(command, &plan, &report, SystemTime::now())
-                .await
-                .map_err(target_not_recorded)?;
-            report
-        }
-        Action::DisableLogDelivery { .. } => {
-            let report = log_delivery::disable(&logs, &plan, deadline).await?;
-            table
-                .log_delivery_disabled(command, &plan, SystemTime::now())
-                .await
-                .map_err(target_not_recorded)?;
-            report
-        }
+    let report = if matches!(command.action, Action::EnableLogDelivery { .. }) {
+        let report = log_delivery::enable(&logs, &plan, deadline).await?;
+        services
+            .table
+            .log_delivery_enabled(command, &plan, &report, SystemTime::now())
+            .await
+            .map_err(target_not_recorded)?;
+        report
+    } else {
+        let report = log_delivery::disable(&logs, &plan, deadline).await?;
+        services
+            .table
+            .log_delivery_disabled(command, &plan, SystemTime::now())
+            .await
+            .map_err(target_not_recorded)?;
+        report
     };
-    Ok(Executed {
-        outcome: report.outcome.as_str(),
-        result: serde_json::to_value(&report).expect("a delivery report always serializes"),
-    })
+    Ok(Executed::done(
+        report.outcome.as_str(),
+        serde_json::to_value(&report).expect("a delivery report always serializes"),
+    ))
 }
 
-/// A distribution whose log delivery another site enabled is that site's to change.
-async fn ensure_site_owns_target(table: &Table, command: &Command) -> Result<(), Failure> {
-    let distribution_id = command.action.distribution_id();
+/// A distribution whose log delivery (or routing) another site registered is that site's to
+/// change.
+async fn ensure_site_owns(
+    table: &Table,
+    command: &Command,
+    distribution_id: &DistributionId,
+    kind: &str,
+) -> Result<(), Failure> {
     let owner = table
-        .log_delivery_owner(&command.account_id, distribution_id)
+        .target_owner(&command.account_id, distribution_id, kind)
         .await
         .map_err(|error| {
             tracing::error!(error = %error, "could not read the target record");
@@ -83,13 +259,18 @@ async fn ensure_site_owns_target(table: &Table, command: &Command) -> Result<(),
                 "the target record could not be read; the command will be retried",
             )
         })?;
+    let what = if kind == ROUTING_KIND {
+        "edge routing"
+    } else {
+        "log delivery"
+    };
     match owner {
         Some(owner) if owner.enabled && owner.site_id != command.site_id.as_str() => {
             Err(Failure::new(
                 ErrorCode::Conflict,
                 format!(
-                    "the log delivery of distribution {distribution_id} is registered to site {}; \
-                 disable it from that site first",
+                    "the {what} of distribution {distribution_id} is registered to site {}; \
+                     change it from that site, or disable it there first",
                     owner.site_id
                 ),
             ))

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::delivery_names::{DeliveryPlan, LOG_TYPE, RECORD_FIELDS, SUFFIX_PATH};
 use crate::error::{classify, AwsFault, ErrorCode, Failure};
-use crate::retry::{retry, Backoff};
+use crate::retry::{aws_call as call, aws_call_retrying, is_transient, Backoff};
 
 /// DescribeDeliveries and DescribeDeliverySources stop after this many pages.
 pub const MAX_LIST_PAGES: usize = 50;
@@ -416,16 +416,6 @@ fn being_updated() -> Failure {
     )
 }
 
-/// One CloudWatch Logs call, retried in place while AWS throttles or fails on its side.
-async fn call<T, E, F, Fut>(deadline: Instant, operation: F) -> Result<T, AwsFault>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata,
-{
-    call_retrying(deadline, is_transient, operation).await
-}
-
 /// As [`call`], and also through "resource is being updated" conflicts, for deletes, where a
 /// conflict can mean nothing else.
 async fn call_through_conflicts<T, E, F, Fut>(
@@ -437,41 +427,10 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata,
 {
-    call_retrying(
+    aws_call_retrying(
         deadline,
         |f| is_transient(f) || f.is("ConflictException"),
         operation,
     )
     .await
-}
-
-async fn call_retrying<T, E, F, Fut>(
-    deadline: Instant,
-    should_retry: impl Fn(&AwsFault) -> bool,
-    mut operation: F,
-) -> Result<T, AwsFault>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata,
-{
-    retry(Backoff::STANDARD, deadline, should_retry, || {
-        let attempt = operation();
-        async move {
-            attempt.await.map_err(|error| {
-                let fault = AwsFault::from_sdk(&error);
-                tracing::debug!(
-                    aws_error = fault.code(),
-                    status = fault.status,
-                    "CloudWatch Logs call failed"
-                );
-                fault
-            })
-        }
-    })
-    .await
-}
-
-fn is_transient(fault: &AwsFault) -> bool {
-    fault.is_throttling() || fault.transport || fault.status.is_some_and(|s| s >= 500)
 }

@@ -2,13 +2,17 @@
 //! the retries of a failed one.
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use aws_sdk_sqs::Client;
 
 /// SQS's longest message delay.
 pub const MAX_DELAY_SECS: u32 = 900;
 /// The first retry of a failed message waits this long; each later one twice as long.
 pub const FIRST_RETRY_DELAY_SECS: u32 = 10;
+/// The message attribute carrying a continuation's sequence number: the body stays the command
+/// as the producer sent it (so its payload hash matches), while a stale copy can be told from
+/// the one continuation that may resume a waiting command.
+pub const CONTINUATION_ATTRIBUTE: &str = "cdn-onboard-continuation";
 
 #[derive(Debug, thiserror::Error)]
 #[error("SQS {operation} failed ({code})")]
@@ -33,14 +37,32 @@ pub struct CommandQueue {
 }
 
 impl CommandQueue {
-    /// Puts a copy of `body` back on the queue after `delay_secs`. The copy starts with a fresh
-    /// receive count, so waiting for a busy distribution never counts toward the dead-letter limit.
-    pub async fn send_later(&self, body: &str, delay_secs: u32) -> Result<(), QueueError> {
-        self.client
+    /// Puts a copy of `body` back on the queue after `delay_secs`, as continuation `continuation`
+    /// (0 for none). The copy starts with a fresh receive count, so waiting (for a busy
+    /// distribution, or on AWS) never counts toward the dead-letter limit.
+    pub async fn send_later(
+        &self,
+        body: &str,
+        delay_secs: u32,
+        continuation: u64,
+    ) -> Result<(), QueueError> {
+        let mut request = self
+            .client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32)
+            .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32);
+        if continuation > 0 {
+            request = request.message_attributes(
+                CONTINUATION_ATTRIBUTE,
+                MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value(continuation.to_string())
+                    .build()
+                    .expect("a data type is set"),
+            );
+        }
+        request
             .send()
             .await
             .map_err(|e| QueueError::from_sdk("SendMessage", &e))?;
@@ -95,6 +117,15 @@ pub fn retry_delay_secs(receive_count: u32) -> u32 {
     (FIRST_RETRY_DELAY_SECS << doublings).min(MAX_DELAY_SECS)
 }
 
+/// The longest pause between two checks of a waiting step.
+pub const MAX_WAIT_DELAY_SECS: u32 = 300;
+
+/// The pause before check `checks + 1` of a waiting step: 10 s, then 20, 40, ... at most 300.
+pub fn wait_delay_secs(checks: u32) -> u32 {
+    let doublings = checks.saturating_sub(1).min(7);
+    (FIRST_RETRY_DELAY_SECS << doublings).min(MAX_WAIT_DELAY_SECS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +134,7 @@ mod tests {
     fn retry_delays_double_and_stay_within_sqs_limits() {
         let delays: Vec<_> = (1..=9).map(retry_delay_secs).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900]);
+        let waits: Vec<_> = (1..=7).map(wait_delay_secs).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300]);
     }
 }

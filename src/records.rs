@@ -4,11 +4,13 @@
 //! Every write after the first is conditional on `version`, so two deliveries of one message
 //! never both win, and a late delivery never moves a status backwards.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest;
 
@@ -16,6 +18,7 @@ use crate::attributes::{get_n, get_s, item_to_json, n, s, to_attribute, Item};
 use crate::clock::{epoch_millis, epoch_secs, rfc3339};
 use crate::command::{Command, Identity};
 use crate::error::{ErrorCode, Failure};
+use crate::steps::StepRow;
 
 /// How many bytes of an unreadable body an `INVALID` record keeps.
 pub const INVALID_BODY_BYTES: usize = 4096;
@@ -140,6 +143,52 @@ pub struct CommandRecord {
     pub claim_token: Option<String>,
     pub claim_expires_at_ms: u64,
     pub finished_at_ms: Option<u64>,
+    /// The step list as last written (deploys and plans).
+    pub steps: Vec<StepRow>,
+    /// The result as last written (a waiting deploy's facts so far).
+    pub result: Option<Value>,
+    /// What the command is waiting on, while it waits.
+    pub wait: Option<Wait>,
+}
+
+/// A deploy step waiting on AWS: which, since when, how often it was checked, and the sequence
+/// number of the one continuation message that may resume it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wait {
+    pub step: String,
+    pub since_ms: u64,
+    pub checks: u32,
+    pub seq: u64,
+    #[serde(default)]
+    pub next_check_at: String,
+}
+
+/// A claimed attempt: the record it holds, its token, and the record's version as this attempt
+/// last wrote it.
+#[derive(Debug)]
+pub struct Claim {
+    pub key: CommandKey,
+    pub token: String,
+    version: AtomicU64,
+}
+
+impl Claim {
+    pub fn new(key: CommandKey, token: impl Into<String>, version: u64) -> Self {
+        Self {
+            key,
+            token: token.into(),
+            version: AtomicU64::new(version),
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    fn advanced(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl CommandRecord {
@@ -162,6 +211,16 @@ impl CommandRecord {
             claim_token: get_s(item, "claimToken").map(str::to_owned),
             claim_expires_at_ms: get_n(item, "claimExpiresAt").unwrap_or(0),
             finished_at_ms: get_n(item, "finishedAtMs"),
+            steps: item
+                .get("steps")
+                .map(crate::attributes::to_json)
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
+            result: item.get("result").map(crate::attributes::to_json),
+            wait: item
+                .get("wait")
+                .map(crate::attributes::to_json)
+                .and_then(|v| serde_json::from_value(v).ok()),
         }
     }
 
@@ -208,6 +267,23 @@ pub struct Finish {
     pub result: Option<Value>,
     pub error: Option<Failure>,
     pub aws_calls: u32,
+    pub steps: Option<Vec<StepRow>>,
+    /// Set when the status is `waiting`.
+    pub wait: Option<Wait>,
+}
+
+impl Finish {
+    pub fn new(status: Status, aws_calls: u32) -> Self {
+        Self {
+            status,
+            outcome: None,
+            result: None,
+            error: None,
+            aws_calls,
+            steps: None,
+            wait: None,
+        }
+    }
 }
 
 fn error_attribute(failure: &Failure) -> AttributeValue {
@@ -363,14 +439,14 @@ impl Table {
     }
 
     /// Takes the command for this invocation until `deadline`: `running`, one more attempt.
-    /// Returns the new version, or `None` when another writer got there first.
+    /// `None` when another writer got there first.
     pub async fn claim(
         &self,
         record: &CommandRecord,
         token: &str,
         deadline: SystemTime,
         now: SystemTime,
-    ) -> Result<Option<u64>, StoreError> {
+    ) -> Result<Option<Claim>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -392,19 +468,50 @@ impl Table {
             .expression_attribute_values(":version", n(record.version))
             .send()
             .await;
-        Ok(written(result, "UpdateItem")?.then_some(record.version + 1))
+        Ok(written(result, "UpdateItem")?
+            .then(|| Claim::new(record.key.clone(), token, record.version + 1)))
+    }
+
+    /// Writes the step list of a running command, as it goes. `false` when the claim was lost.
+    pub async fn record_steps(
+        &self,
+        claim: &Claim,
+        steps: &[StepRow],
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let rows = serde_json::to_value(steps).expect("step rows serialize");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(claim.key.item()))
+            .update_expression(
+                "SET steps = :steps, version = version + :one, updatedAt = :now",
+            )
+            .condition_expression("version = :version AND claimToken = :token")
+            .expression_attribute_values(":steps", to_attribute(&rows))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":version", n(claim.version()))
+            .expression_attribute_values(":token", s(&claim.token))
+            .send()
+            .await;
+        let done = written(result, "UpdateItem")?;
+        if done {
+            claim.advanced();
+        }
+        Ok(done)
     }
 
     /// Ends the claimed attempt. Returns `false` when the claim was lost meanwhile (the write
     /// is then skipped: the record belongs to whoever took it over).
     pub async fn finish(
         &self,
-        key: &CommandKey,
-        version: u64,
-        token: &str,
+        claim: &Claim,
         finish: &Finish,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
+        let (key, version, token) = (&claim.key, claim.version(), claim.token.as_str());
         let mut set = vec![
             "#status = :status",
             "awsCalls = if_not_exists(awsCalls, :zero) + :calls",
@@ -456,32 +563,48 @@ impl Table {
             }
             None => {}
         }
+        if let Some(steps) = &finish.steps {
+            set.push("steps = :steps");
+            let rows = serde_json::to_value(steps).expect("step rows serialize");
+            request = request.expression_attribute_values(":steps", to_attribute(&rows));
+        }
+        match &finish.wait {
+            Some(wait) => {
+                set.push("#wait = :wait");
+                let wait = serde_json::to_value(wait).expect("a wait serializes");
+                request = request
+                    .expression_attribute_names("#wait", "wait")
+                    .expression_attribute_values(":wait", to_attribute(&wait));
+            }
+            None if matches!(finish.status, Status::Succeeded | Status::Failed) => {
+                remove.push("#wait");
+                request = request.expression_attribute_names("#wait", "wait");
+            }
+            None => {}
+        }
         let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        written(
+        let done = written(
             request.update_expression(expression).send().await,
             "UpdateItem",
-        )
+        )?;
+        if done {
+            claim.advanced();
+        }
+        Ok(done)
     }
 
     /// Records the failed attempt of a command that will be retried, and lets the claim go so
     /// the next delivery can take it at once. The status stays `running`.
     pub async fn release_for_retry(
         &self,
-        key: &CommandKey,
-        version: u64,
-        token: &str,
+        claim: &Claim,
         failure: &Failure,
         aws_calls: u32,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let finish = Finish {
-            status: Status::Running,
-            outcome: None,
-            result: None,
-            error: Some(failure.clone()),
-            aws_calls,
-        };
-        self.finish(key, version, token, &finish, now).await
+        let mut finish = Finish::new(Status::Running, aws_calls);
+        finish.error = Some(failure.clone());
+        self.finish(claim, &finish, now).await
     }
 
     /// Ends a command whose attempt died without finishing (its handler panicked): `failed`
@@ -500,11 +623,12 @@ impl Table {
             .update_expression(
                 "SET #status = :failed, #error = :error, finishedAt = :now, finishedAtMs = :nowMs, \
                  updatedAt = :now, expiresAt = :expires, version = version + :one \
-                 REMOVE claimToken, claimExpiresAt",
+                 REMOVE claimToken, claimExpiresAt, #wait",
             )
             .condition_expression("version = :version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#error", "error")
+            .expression_attribute_names("#wait", "wait")
             .expression_attribute_values(":failed", s(Status::Failed.as_str()))
             .expression_attribute_values(":error", error_attribute(failure))
             .expression_attribute_values(":now", s(rfc3339(now)))
@@ -643,6 +767,9 @@ mod tests {
             claim_token: Some("other".into()),
             claim_expires_at_ms: 2_000,
             finished_at_ms,
+            steps: Vec::new(),
+            result: None,
+            wait: None,
         }
     }
 

@@ -8,7 +8,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tokio::time::Instant;
+
+use crate::error::AwsFault;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
@@ -18,7 +22,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// What the log delivery calls use: 5 attempts, 200 ms doubling to at most 3.2 s.
+    /// What customer-account calls use: 5 attempts, 200 ms doubling to at most 3.2 s.
     pub const STANDARD: Backoff = Backoff {
         max_attempts: 5,
         first_delay: Duration::from_millis(200),
@@ -71,6 +75,50 @@ where
         tokio::time::sleep(delay).await;
         attempt += 1;
     }
+}
+
+/// One AWS call, retried in place while AWS throttles or fails on its side. The error comes
+/// back as an [`AwsFault`], its raw text already set aside.
+pub async fn aws_call<T, E, F, Fut>(deadline: Instant, operation: F) -> Result<T, AwsFault>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    aws_call_retrying(deadline, is_transient, operation).await
+}
+
+/// As [`aws_call`], retrying whatever `should_retry` accepts.
+pub async fn aws_call_retrying<T, E, F, Fut>(
+    deadline: Instant,
+    should_retry: impl Fn(&AwsFault) -> bool,
+    mut operation: F,
+) -> Result<T, AwsFault>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    retry(Backoff::STANDARD, deadline, should_retry, || {
+        let attempt = operation();
+        async move {
+            attempt.await.map_err(|error| {
+                let fault = AwsFault::from_sdk(&error);
+                tracing::debug!(
+                    aws_error = fault.code(),
+                    status = fault.status,
+                    "AWS call failed"
+                );
+                fault
+            })
+        }
+    })
+    .await
+}
+
+/// Failures that clear up by themselves: throttling, and AWS failing or unreachable.
+pub fn is_transient(fault: &AwsFault) -> bool {
+    fault.is_throttling() || fault.transport || fault.status.is_some_and(|s| s >= 500)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Target records: the current state of one distribution's log delivery (and, later, routing),
+//! Target records: the current state of one distribution's log delivery and routing,
 //! and the indexes rescans use to enumerate them without scanning the table.
 //!
 //! Access patterns:
@@ -18,7 +18,9 @@ use crate::attributes::{get_s, n, s};
 use crate::clock::rfc3339;
 use crate::command::Command;
 use crate::delivery_names::DeliveryPlan;
+use crate::edge::names::RoutingNames;
 use crate::ids::{AccountId, DistributionId};
+use crate::routing_params::RoutingParams;
 use crate::log_delivery::DeliveryReport;
 use crate::records::{StoreError, Table};
 
@@ -27,6 +29,7 @@ pub const TARGET_SHARDS: u32 = 16;
 pub const SHARD_INDEX: &str = "targets-by-shard";
 pub const SITE_INDEX: &str = "targets-by-site";
 pub const LOG_DELIVERY_KIND: &str = "LOG_DELIVERY";
+pub const ROUTING_KIND: &str = "ROUTING";
 
 pub fn target_pk(account_id: &AccountId, distribution_id: &DistributionId) -> String {
     format!("TARGET#{account_id}#{distribution_id}")
@@ -50,26 +53,106 @@ pub struct TargetOwner {
 }
 
 impl Table {
-    /// The site a distribution's log delivery is registered to, if it has a target record.
-    pub async fn log_delivery_owner(
+    /// The site a distribution's target of `kind` is registered to, if it has a target record.
+    pub async fn target_owner(
         &self,
         account_id: &AccountId,
         distribution_id: &DistributionId,
+        kind: &str,
     ) -> Result<Option<TargetOwner>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.name)
             .key("pk", s(target_pk(account_id, distribution_id)))
-            .key("sk", s(LOG_DELIVERY_KIND))
+            .key("sk", s(kind))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
         Ok(output.item.map(|item| TargetOwner {
             site_id: get_s(&item, "siteId").unwrap_or_default().to_owned(),
-            enabled: get_s(&item, "desiredState") == Some("enabled"),
+            enabled: matches!(get_s(&item, "desiredState"), Some("enabled") | Some("deployed")),
         }))
+    }
+
+    /// Records what routing now has on the distribution: the resources the run saw or made.
+    /// Routing targets join the rescan index like log delivery targets.
+    pub async fn routing_deployed(
+        &self,
+        command: &Command,
+        routing: &RoutingParams,
+        names: &RoutingNames,
+        facts: &serde_json::Value,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let distribution_id = &routing.distribution_id;
+        let pk = target_pk(&command.account_id, distribution_id);
+        let sort = format!("{}#{distribution_id}#{ROUTING_KIND}", command.account_id);
+        let mut set = vec![
+            "siteId = :site",
+            "imsOrgId = :org",
+            "accountId = :account",
+            "distributionId = :distribution",
+            "desiredState = :desired",
+            "behavior = :behavior",
+            "siteBaseUrl = :siteUrl",
+            "originId = :origin",
+            "routingFunctionName = :function",
+            "lambdaFunctionName = :lambda",
+            "edgeRoleName = :role",
+            "lastCommandId = :command",
+            "lastCheckedAt = :now",
+            "updatedAt = :now",
+            "createdAt = if_not_exists(createdAt, :now)",
+            "gsi1pk = :gsi1pk",
+            "gsi1sk = :gsi1sk",
+            "gsi2pk = :gsi2pk",
+            "gsi2sk = :gsi2sk",
+            "version = if_not_exists(version, :zero) + :one",
+        ];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(&pk))
+            .key("sk", s(ROUTING_KIND))
+            .expression_attribute_values(":site", s(command.site_id.as_str()))
+            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":distribution", s(distribution_id.as_str()))
+            .expression_attribute_values(":desired", s("deployed"))
+            .expression_attribute_values(":behavior", s(routing.behavior.as_param()))
+            .expression_attribute_values(":siteUrl", s(routing.site_base_url.to_string()))
+            .expression_attribute_values(":origin", s(crate::edge::names::ORIGIN_ID))
+            .expression_attribute_values(":function", s(&names.function))
+            .expression_attribute_values(":lambda", s(&names.lambda))
+            .expression_attribute_values(":role", s(&names.role))
+            .expression_attribute_values(":command", s(command.command_id.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
+            .expression_attribute_values(":gsi1sk", s(&sort))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0));
+        let known = [
+            ("lambdaVersionArn = :versionArn", ":versionArn", "lambda", "lambdaVersionArn"),
+            ("routingFunctionArn = :functionArn", ":functionArn", "function", "functionArn"),
+            ("cachePolicyId = :cachePolicy", ":cachePolicy", "cache", "cachePolicyId"),
+        ];
+        for (assignment, placeholder, step, fact) in known {
+            if let Some(value) = facts[step][fact].as_str().filter(|v| !v.is_empty()) {
+                set.push(assignment);
+                request = request.expression_attribute_values(placeholder, s(value));
+            }
+        }
+        request
+            .update_expression(format!("SET {} REMOVE drift", set.join(", ")))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", &e))?;
+        Ok(())
     }
 
     /// Records that the distribution's logs now flow to the tenant's destination.
@@ -80,7 +163,10 @@ impl Table {
         report: &DeliveryReport,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let distribution_id = command.action.distribution_id();
+        let distribution_id = command
+            .action
+            .distribution_id()
+            .expect("log delivery commands name their distribution");
         let pk = target_pk(&command.account_id, distribution_id);
         let sort = format!(
             "{}#{distribution_id}#{LOG_DELIVERY_KIND}",
@@ -137,7 +223,10 @@ impl Table {
         plan: &DeliveryPlan,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let distribution_id = command.action.distribution_id();
+        let distribution_id = command
+            .action
+            .distribution_id()
+            .expect("log delivery commands name their distribution");
         let pk = target_pk(&command.account_id, distribution_id);
         let sort = format!(
             "{}#{distribution_id}#{LOG_DELIVERY_KIND}",

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
 };
@@ -187,6 +187,17 @@ pub fn to_event_record(message: &Message) -> SqsMessage {
         record.attributes = attributes
             .iter()
             .map(|(name, value)| (name.as_str().to_owned(), value.clone()))
+            .collect();
+    }
+    if let Some(attributes) = message.message_attributes() {
+        record.message_attributes = attributes
+            .iter()
+            .map(|(name, value)| {
+                let mut attribute = SqsMessageAttribute::default();
+                attribute.string_value = value.string_value().map(str::to_owned);
+                attribute.data_type = Some(value.data_type().to_owned());
+                (name.clone(), attribute)
+            })
             .collect();
     }
     record

@@ -8,7 +8,7 @@ use cdn_onboard::aws_calls::AwsCalls;
 use cdn_onboard::connector::Connector;
 use cdn_onboard::error::ErrorCode;
 use cdn_onboard::ids::{AccountId, ImsOrgId, SiteId};
-use support::mocks::{granted, logs_template, sts_client, sts_error, RAW_AWS_TEXT};
+use support::mocks::{with_logs, granted, logs_template, sts_client, sts_error, RAW_AWS_TEXT};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/AdobeLLMOptimizerCloudFrontConnectorRole";
 
@@ -32,7 +32,7 @@ async fn assumes_with_the_org_as_external_id_and_a_site_session_name() {
         .then_output(granted);
     let connector = Connector::new(
         sts_client(&[&assume]),
-        logs_template(&[]),
+        with_logs(logs_template(&[])),
         "AdobeLLMOptimizerCloudFrontConnectorRole",
     );
     let (account, site, org) = ids("ABC123DEF456@AdobeOrg");
@@ -65,7 +65,7 @@ async fn a_session_is_never_shared_between_tenants() {
     let assume = mock!(Client::assume_role).then_output(granted);
     let connector = Connector::new(
         sts_client(&[&assume]),
-        logs_template(&[]),
+        with_logs(logs_template(&[])),
         "AdobeLLMOptimizerCloudFrontConnectorRole",
     );
     let calls = AwsCalls::new();
@@ -89,7 +89,7 @@ async fn a_wrong_external_id_is_not_connected() {
     let assume = mock!(Client::assume_role).then_http_response(|| sts_error(403, "AccessDenied"));
     let connector = Connector::new(
         sts_client(&[&assume]),
-        logs_template(&[]),
+        with_logs(logs_template(&[])),
         "AdobeLLMOptimizerCloudFrontConnectorRole",
     );
     let (account, site, org) = ids("WRONG000000@AdobeOrg");
@@ -114,7 +114,7 @@ async fn throttled_assume_is_retryable() {
         .build();
     let connector = Connector::new(
         sts_client(&[&assume]),
-        logs_template(&[]),
+        with_logs(logs_template(&[])),
         "AdobeLLMOptimizerCloudFrontConnectorRole",
     );
     let (account, site, org) = ids("ABC123DEF456@AdobeOrg");

@@ -604,7 +604,7 @@ async fn a_claim_whose_holder_missed_its_deadline_is_taken_over() {
     assert!(table
         .acquire_lease(
             &command.account_id,
-            command.action.distribution_id(),
+            command.action.distribution_id().unwrap(),
             "dead-invocation",
             past,
             SystemTime::now()
@@ -636,7 +636,7 @@ async fn a_busy_distribution_sends_the_message_back_without_burning_its_receive_
     assert!(table
         .acquire_lease(
             &command.account_id,
-            command.action.distribution_id(),
+            command.action.distribution_id().unwrap(),
             "live-invocation",
             live,
             SystemTime::now()

@@ -457,7 +457,7 @@ async fn every_broken_field_rule_gets_a_failed_record_naming_the_field() {
         ("/type", Some(json!(null)), "type"),
         ("/type", Some(json!("ENABLE-LOG-DELIVERY")), "type"),
         ("/type", Some(json!("enable-log-delivery ")), "type"),
-        ("/type", Some(json!("deploy-step")), "type"),
+        ("/type", Some(json!("rescan")), "type"),
         ("/type", None, "type"),
         ("/imsOrgId", Some(json!("")), "imsOrgId"),
         ("/imsOrgId", Some(json!("ABC123DEF456")), "imsOrgId"),
@@ -1365,7 +1365,7 @@ fn every_accepted_ims_org_id_yields_valid_aws_names() {
                 Parsed::Valid(command) => {
                     let plan = DeliveryPlan::new(
                         &command.account_id,
-                        command.action.distribution_id(),
+                        command.action.distribution_id().unwrap(),
                         &command.ims_org_id,
                         &AccountId::parse("444455556666").unwrap(),
                     );

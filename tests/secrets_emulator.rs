@@ -13,7 +13,7 @@ use aws_sdk_sts::Client as StsClient;
 use aws_smithy_mocks::mock;
 use cdn_onboard::connector::Connector;
 use support::capture::Captured;
-use support::mocks::{granted, json_error, logs_template, sts_client, sts_error};
+use support::mocks::{with_logs, granted, json_error, logs_template, sts_client, sts_error};
 use support::stack::*;
 
 #[tokio::test]
@@ -46,7 +46,7 @@ async fn no_credentials_or_raw_aws_text_in_records_or_logs() {
     let mut consumer = stack.consumer().await;
     consumer.connector = Connector::new(
         sts_client(&[&assume, &denied]),
-        logs_template(&[&get, &sources, &put, &list, &create]),
+        with_logs(logs_template(&[&get, &sources, &put, &list, &create])),
         consumer.config.connector_role_name.clone(),
     );
 

@@ -28,6 +28,12 @@ DESTINATION_NAME = "cdn-logs-" + IMS_ORG_ID.split("@")[0].lower()
 LOG_BUCKET = f"cdn-onboard-local-logs-{accounts.DESTINATION_ACCOUNT}"
 DEMO_ALIASES = ["www.example.com", "shop.example.com"]
 DEMO_COMMENT = "cdn-onboard local demo"
+# The demo site served by the first demo distribution, and its Edge Optimize configuration
+# (a made-up key: the local stack talks to no Edge Optimize service).
+DEMO_SITE_BASE_URL = "https://www.example.com"
+SITE_CONFIG_BUCKET = f"cdn-onboard-local-site-config-{accounts.SERVICE_ACCOUNT}"
+DEMO_SITE_CONFIG_KEY = "opportunities/example.com/config"
+DEMO_API_KEY = "local-demo-edge-optimize-key"
 
 
 def say(message):
@@ -127,11 +133,30 @@ def ensure_table(dynamodb, template, logical_id):
     template.created[logical_id] = {"Ref": name}
 
 
+def ensure_site_config(s3):
+    """The bucket of site configurations, holding the demo site's Edge Optimize API key."""
+    try:
+        s3.head_bucket(Bucket=SITE_CONFIG_BUCKET)
+    except ClientError as error:
+        if error_code(error) not in ("404", "NoSuchBucket"):
+            raise
+        s3.create_bucket(Bucket=SITE_CONFIG_BUCKET)
+        say(f"bucket {SITE_CONFIG_BUCKET} created")
+    s3.put_object(
+        Bucket=SITE_CONFIG_BUCKET,
+        Key=DEMO_SITE_CONFIG_KEY,
+        Body=json.dumps({"apiKeys": [DEMO_API_KEY]}).encode(),
+        ContentType="application/json",
+    )
+    say(f"site configuration s3://{SITE_CONFIG_BUCKET}/{DEMO_SITE_CONFIG_KEY} written")
+
+
 def seed_service(service, template):
     sqs = service.client("sqs")
     ensure_queue(sqs, template, "DeadLetterQueue")
     command_queue = ensure_queue(sqs, template, "CommandQueue")
     ensure_table(service.client("dynamodb"), template, "StateTable")
+    ensure_site_config(service.client("s3"))
     return int(command_queue["RedrivePolicy"]["maxReceiveCount"])
 
 
@@ -300,12 +325,15 @@ def main():
         "CDN_ONBOARD_DLQ_URL": template.created["DeadLetterQueue"]["Ref"],
         "CDN_LOG_DELIVERY_DEST_ACCOUNT_ID": accounts.DESTINATION_ACCOUNT,
         "EDGE_OPTIMIZE_ROLE_NAME": role_name,
+        "EDGE_OPTIMIZE_EDGE_DOMAIN": template.parameters.get("EdgeOptimizeDomain", "live.edgeoptimize.net"),
+        "TOKOWAKA_SITE_CONFIG_BUCKET": SITE_CONFIG_BUCKET,
         "CDN_ONBOARD_MAX_RECEIVE_COUNT": max_receive_count,
         "CDN_ONBOARD_LOCAL_ACCOUNTS_FILE": f"{args.state_dir}/{accounts.ACCOUNTS_FILE}",
         "DEMO_ACCOUNT_ID": accounts.CUSTOMER_ACCOUNT,
         "DEMO_SITE_ID": SITE_ID,
         "DEMO_IMS_ORG_ID": IMS_ORG_ID,
         "DEMO_DISTRIBUTION_IDS": " ".join(distribution_ids),
+        "DEMO_SITE_BASE_URL": DEMO_SITE_BASE_URL,
         "DEMO_DESTINATION_ARN": destination_arn,
     }
     for name, value in exports.items():

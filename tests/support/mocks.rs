@@ -28,6 +28,14 @@ pub fn logs_template(rules: &[&Rule]) -> logs::config::Builder {
         .interceptor(interceptor(rules))
 }
 
+/// Client templates for a connector whose customer-account Logs calls are answered by mocks.
+pub fn with_logs(logs: logs::config::Builder) -> cdn_onboard::connector::ClientTemplates {
+    cdn_onboard::connector::ClientTemplates {
+        logs,
+        ..Default::default()
+    }
+}
+
 pub fn logs_client(rules: &[&Rule]) -> logs::Client {
     let config = logs_template(rules)
         .region(logs::config::Region::from_static("us-east-1"))
