@@ -4,3 +4,5 @@
 pub mod capture;
 pub mod mocks;
 pub mod stack;
+pub mod customer;
+pub mod routing;
