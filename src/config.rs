@@ -20,6 +20,8 @@ pub const DEFAULT_EDGE_DOMAIN: &str = "live.edgeoptimize.net";
 /// How long one deploy step may keep waiting on AWS (IAM, Lambda, a CloudFront deployment, the
 /// edge answering) before it fails `TIMED_OUT`. CloudFront deployments usually take minutes.
 pub const DEFAULT_WAIT_TIMEOUT_SECS: u64 = 3600;
+/// The first pause before a waiting step is checked again; each later one is twice as long.
+pub const DEFAULT_WAIT_DELAY_SECS: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -46,6 +48,8 @@ pub struct Config {
     pub site_config_bucket: String,
     /// `CDN_ONBOARD_WAIT_TIMEOUT_SECS`: how long one deploy step may keep waiting.
     pub wait_timeout: Duration,
+    /// `CDN_ONBOARD_WAIT_DELAY_SECS`: the first pause before a waiting step is checked again.
+    pub wait_delay_secs: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -121,6 +125,13 @@ impl Config {
             1..=86_400,
         )?;
 
+        let wait_delay_secs = number(
+            &get,
+            "CDN_ONBOARD_WAIT_DELAY_SECS",
+            DEFAULT_WAIT_DELAY_SECS as u64,
+            0..=300,
+        )? as u32;
+
         Ok(Self {
             table: required("CDN_ONBOARD_TABLE")?,
             queue_url: required("CDN_ONBOARD_QUEUE_URL")?,
@@ -133,6 +144,7 @@ impl Config {
             edge_domain,
             site_config_bucket: required("TOKOWAKA_SITE_CONFIG_BUCKET")?,
             wait_timeout: Duration::from_secs(wait_timeout_secs),
+            wait_delay_secs,
         })
     }
 }
@@ -142,9 +154,7 @@ fn is_domain_name(name: &str) -> bool {
         && name.contains('.')
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

@@ -409,14 +409,15 @@ impl Consumer {
             table: &self.table,
             claim: &claim,
         };
-        let executed = execute(
+        // Boxed: a command's work nests many SDK futures; on the heap it never strains the stack.
+        let executed = Box::pin(execute(
             &services,
             command,
             record,
             &progress,
             &calls,
             tokio_deadline(deadline),
-        )
+        ))
         .await;
         self.conclude(message, command, record, &claim, executed, calls.count())
             .await
@@ -442,7 +443,9 @@ impl Consumer {
                 wait: Some(wait),
             }) => {
                 return self
-                    .wait(message, record, claim, &outcome, result, steps, wait, aws_calls)
+                    .wait(
+                        message, record, claim, &outcome, result, steps, wait, aws_calls,
+                    )
                     .await
             }
             Ok(done) => {
@@ -479,7 +482,8 @@ impl Consumer {
                     failure.code, failure.message
                 ),
             );
-            self.finish_failed(claim, exhausted, steps, aws_calls).await?;
+            self.finish_failed(claim, exhausted, steps, aws_calls)
+                .await?;
             return Ok(Verdict::Retry);
         }
 
@@ -521,7 +525,7 @@ impl Consumer {
             .map_or(0, |w| w.seq)
             .max(continuation_of(message))
             + 1;
-        let delay = wait_delay_secs(wait.checks);
+        let delay = wait_delay_secs(self.config.wait_delay_secs, wait.checks);
         let now = SystemTime::now();
         wait.seq = seq;
         wait.next_check_at = rfc3339(now + Duration::from_secs(delay as u64));
@@ -658,8 +662,12 @@ impl Progress for RecordedProgress<'_> {
                 .await
             {
                 Ok(true) => {}
-                Ok(false) => tracing::warn!("the command's claim was lost; its steps were not recorded"),
-                Err(error) => tracing::warn!(error = %error, "could not record the steps; the final write carries them"),
+                Ok(false) => {
+                    tracing::warn!("the command's claim was lost; its steps were not recorded")
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not record the steps; the final write carries them")
+                }
             }
         })
     }

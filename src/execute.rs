@@ -88,10 +88,23 @@ pub async fn execute(
                 .map_err(Failed::from)
         }
         Action::DeployStep { step, routing } => {
-            ensure_site_owns(services.table, command, &routing.distribution_id, ROUTING_KIND)
-                .await?;
+            ensure_site_owns(
+                services.table,
+                command,
+                &routing.distribution_id,
+                ROUTING_KIND,
+            )
+            .await?;
             let session = session(services, command, calls).await?;
-            let mut ctx = routing_context(services, command, &session, routing, calls, deadline, Mode::Apply);
+            let mut ctx = routing_context(
+                services,
+                command,
+                &session,
+                routing,
+                calls,
+                deadline,
+                Mode::Apply,
+            );
             let prior = Prior {
                 steps: record.steps.clone(),
                 wait: record.wait.clone(),
@@ -107,16 +120,29 @@ pub async fn execute(
                 now: SystemTime::now(),
                 wait_timeout: services.config.wait_timeout,
             };
-            let ran = deploy(&mut ctx, *step, &prior, services.site_configs, progress, clock)
-                .await
-                .map_err(|stopped| Failed {
-                    failure: stopped.failure,
-                    steps: Some(stopped.steps),
-                })?;
+            let ran = deploy(
+                &mut ctx,
+                *step,
+                &prior,
+                services.site_configs,
+                progress,
+                clock,
+            )
+            .await
+            .map_err(|stopped| Failed {
+                failure: stopped.failure,
+                steps: Some(stopped.steps),
+            })?;
             if ran.changed_routing {
                 services
                     .table
-                    .routing_deployed(command, routing, &ctx.names, &ran.result["steps"], SystemTime::now())
+                    .routing_deployed(
+                        command,
+                        routing,
+                        &ctx.names,
+                        &ran.result["steps"],
+                        SystemTime::now(),
+                    )
                     .await
                     .map_err(target_not_recorded)?;
             }
@@ -129,7 +155,15 @@ pub async fn execute(
         }
         Action::PlanDeploy { routing } => {
             let session = session(services, command, calls).await?;
-            let mut ctx = routing_context(services, command, &session, routing, calls, deadline, Mode::Plan);
+            let mut ctx = routing_context(
+                services,
+                command,
+                &session,
+                routing,
+                calls,
+                deadline,
+                Mode::Plan,
+            );
             let planned = plan(&mut ctx, services.site_configs, SystemTime::now()).await?;
             Ok(Executed {
                 outcome: planned.outcome.to_owned(),
@@ -175,7 +209,12 @@ async fn session(
 ) -> Result<CustomerSession, Failure> {
     services
         .connector
-        .session(&command.account_id, &command.site_id, &command.ims_org_id, calls)
+        .session(
+            &command.account_id,
+            &command.site_id,
+            &command.ims_org_id,
+            calls,
+        )
         .await
 }
 

@@ -120,10 +120,13 @@ pub fn retry_delay_secs(receive_count: u32) -> u32 {
 /// The longest pause between two checks of a waiting step.
 pub const MAX_WAIT_DELAY_SECS: u32 = 300;
 
-/// The pause before check `checks + 1` of a waiting step: 10 s, then 20, 40, ... at most 300.
-pub fn wait_delay_secs(checks: u32) -> u32 {
-    let doublings = checks.saturating_sub(1).min(7);
-    (FIRST_RETRY_DELAY_SECS << doublings).min(MAX_WAIT_DELAY_SECS)
+/// The pause before check `checks + 1` of a waiting step: `first`, then twice as long each
+/// time, at most [`MAX_WAIT_DELAY_SECS`].
+pub fn wait_delay_secs(first: u32, checks: u32) -> u32 {
+    let doublings = checks.saturating_sub(1).min(8);
+    first
+        .saturating_mul(1 << doublings)
+        .min(MAX_WAIT_DELAY_SECS)
 }
 
 #[cfg(test)]
@@ -134,7 +137,8 @@ mod tests {
     fn retry_delays_double_and_stay_within_sqs_limits() {
         let delays: Vec<_> = (1..=9).map(retry_delay_secs).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900]);
-        let waits: Vec<_> = (1..=7).map(wait_delay_secs).collect();
+        let waits: Vec<_> = (1..=7).map(|n| wait_delay_secs(10, n)).collect();
         assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(wait_delay_secs(0, 5), 0);
     }
 }

@@ -485,9 +485,7 @@ impl Table {
             .update_item()
             .table_name(&self.name)
             .set_key(Some(claim.key.item()))
-            .update_expression(
-                "SET steps = :steps, version = version + :one, updatedAt = :now",
-            )
+            .update_expression("SET steps = :steps, version = version + :one, updatedAt = :now")
             .condition_expression("version = :version AND claimToken = :token")
             .expression_attribute_values(":steps", to_attribute(&rows))
             .expression_attribute_values(":one", n(1))

@@ -136,13 +136,15 @@ pub fn deploy_step(params: &Map<String, Value>) -> Result<(StepChoice, RoutingPa
     reject_unknown("params.", params, &allowed)?;
     let step = match params.get("step") {
         Some(Value::String(name)) if name == "all" => StepChoice::All,
-        Some(Value::String(name)) => StepChoice::One(StepKey::from_name(name).ok_or_else(|| {
-            format!(
-                "params.step '{}' is unknown; expected one of {}, all",
-                printable(name),
-                StepKey::ALL.map(StepKey::as_str).join(", ")
-            )
-        })?),
+        Some(Value::String(name)) => {
+            StepChoice::One(StepKey::from_name(name).ok_or_else(|| {
+                format!(
+                    "params.step '{}' is unknown; expected one of {}, all",
+                    printable(name),
+                    StepKey::ALL.map(StepKey::as_str).join(", ")
+                )
+            })?)
+        }
         Some(_) => return Err("params.step must be a string".to_owned()),
         None => return Err("params.step is required".to_owned()),
     };
@@ -274,7 +276,10 @@ mod tests {
         let (step, _) = deploy_step(&with("step", json!("cache"))).unwrap();
         assert_eq!(step, StepChoice::One(StepKey::Cache));
         let error = deploy_step(&with("step", json!("caches"))).unwrap_err();
-        assert!(error.starts_with("params.step 'caches' is unknown"), "{error}");
+        assert!(
+            error.starts_with("params.step 'caches' is unknown"),
+            "{error}"
+        );
         assert!(deploy_step(&params(base()))
             .unwrap_err()
             .contains("params.step is required"));
@@ -285,12 +290,32 @@ mod tests {
         let many: Vec<String> = (0..21).map(|i| format!("/p{i}")).collect();
         let cases = [
             ("targetedPaths", json!(many), "at most 20"),
-            ("targetedPaths", json!(["/ok", "/bad path"]), "params.targetedPaths[1]"),
+            (
+                "targetedPaths",
+                json!(["/ok", "/bad path"]),
+                "params.targetedPaths[1]",
+            ),
             ("targetedPaths", json!([""]), "params.targetedPaths[0]"),
-            ("targetedPaths", json!("/"), "params.targetedPaths must be an array"),
-            ("siteBaseUrl", json!("http://www.example.com"), "params.siteBaseUrl"),
-            ("siteBaseUrl", json!("https://www.example.com/de"), "subpath"),
-            ("allowDomainMismatch", json!("yes"), "params.allowDomainMismatch"),
+            (
+                "targetedPaths",
+                json!("/"),
+                "params.targetedPaths must be an array",
+            ),
+            (
+                "siteBaseUrl",
+                json!("http://www.example.com"),
+                "params.siteBaseUrl",
+            ),
+            (
+                "siteBaseUrl",
+                json!("https://www.example.com/de"),
+                "subpath",
+            ),
+            (
+                "allowDomainMismatch",
+                json!("yes"),
+                "params.allowDomainMismatch",
+            ),
             ("behavior", json!("/a\u{7}"), "params.behavior"),
             ("distributionId", json!("e2"), "params.distributionId"),
             ("stepp", json!("all"), "unknown field params.stepp"),

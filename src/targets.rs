@@ -20,9 +20,9 @@ use crate::command::Command;
 use crate::delivery_names::DeliveryPlan;
 use crate::edge::names::RoutingNames;
 use crate::ids::{AccountId, DistributionId};
-use crate::routing_params::RoutingParams;
 use crate::log_delivery::DeliveryReport;
 use crate::records::{StoreError, Table};
+use crate::routing_params::RoutingParams;
 
 /// Shards of the `targets-by-shard` index; 100,000 targets make about 6,250 per shard.
 pub const TARGET_SHARDS: u32 = 16;
@@ -72,7 +72,10 @@ impl Table {
             .map_err(|e| StoreError::from_sdk("GetItem", &e))?;
         Ok(output.item.map(|item| TargetOwner {
             site_id: get_s(&item, "siteId").unwrap_or_default().to_owned(),
-            enabled: matches!(get_s(&item, "desiredState"), Some("enabled") | Some("deployed")),
+            enabled: matches!(
+                get_s(&item, "desiredState"),
+                Some("enabled") | Some("deployed")
+            ),
         }))
     }
 
@@ -137,9 +140,24 @@ impl Table {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0));
         let known = [
-            ("lambdaVersionArn = :versionArn", ":versionArn", "lambda", "lambdaVersionArn"),
-            ("routingFunctionArn = :functionArn", ":functionArn", "function", "functionArn"),
-            ("cachePolicyId = :cachePolicy", ":cachePolicy", "cache", "cachePolicyId"),
+            (
+                "lambdaVersionArn = :versionArn",
+                ":versionArn",
+                "lambda",
+                "lambdaVersionArn",
+            ),
+            (
+                "routingFunctionArn = :functionArn",
+                ":functionArn",
+                "function",
+                "functionArn",
+            ),
+            (
+                "cachePolicyId = :cachePolicy",
+                ":cachePolicy",
+                "cache",
+                "cachePolicyId",
+            ),
         ];
         for (assignment, placeholder, step, fact) in known {
             if let Some(value) = facts[step][fact].as_str().filter(|v| !v.is_empty()) {

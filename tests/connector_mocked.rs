@@ -8,7 +8,7 @@ use cdn_onboard::aws_calls::AwsCalls;
 use cdn_onboard::connector::Connector;
 use cdn_onboard::error::ErrorCode;
 use cdn_onboard::ids::{AccountId, ImsOrgId, SiteId};
-use support::mocks::{with_logs, granted, logs_template, sts_client, sts_error, RAW_AWS_TEXT};
+use support::mocks::{granted, logs_template, sts_client, sts_error, with_logs, RAW_AWS_TEXT};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/AdobeLLMOptimizerCloudFrontConnectorRole";
 

@@ -10,7 +10,9 @@ use aws_sdk_cloudfront::types::{
     LambdaFunctionAssociation, LambdaFunctionAssociations,
 };
 use cdn_onboard::edge::code::routing_function;
-use cdn_onboard::edge::names::{API_KEY_HEADER, CACHE_KEY_HEADERS, FORWARDED_HOST_HEADER, ORIGIN_ID};
+use cdn_onboard::edge::names::{
+    API_KEY_HEADER, CACHE_KEY_HEADERS, FORWARDED_HOST_HEADER, ORIGIN_ID,
+};
 use cdn_onboard::error::ErrorCode;
 use cdn_onboard::routing::deploy::run_step;
 use cdn_onboard::routing::lambda_edge::{package_for, trust_policy};
@@ -62,7 +64,10 @@ fn headers_of(origin: &aws_sdk_cloudfront::types::Origin) -> Vec<(String, String
 #[tokio::test]
 async fn origin_fresh_adds_the_edge_optimize_origin_with_its_headers() {
     let customer = Customer::fresh();
-    assert_eq!(change(step(&customer, StepKey::Origin).await.unwrap()), Change::Created);
+    assert_eq!(
+        change(step(&customer, StepKey::Origin).await.unwrap()),
+        Change::Created
+    );
 
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     let config = customer.state().config.clone();
@@ -77,7 +82,10 @@ async fn origin_fresh_adds_the_edge_optimize_origin_with_its_headers() {
     );
     let origins = config.origins.unwrap();
     assert_eq!((origins.quantity, origins.items.len()), (2, 2));
-    assert_eq!(origins.items[0].id, CUSTOMER_ORIGIN, "the customer's origin is kept first");
+    assert_eq!(
+        origins.items[0].id, CUSTOMER_ORIGIN,
+        "the customer's origin is kept first"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +94,10 @@ async fn origin_converged_makes_no_write() {
     step(&customer, StepKey::Origin).await.unwrap();
     customer.clear_writes();
 
-    assert_eq!(change(step(&customer, StepKey::Origin).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Origin).await.unwrap()),
+        Change::Exists
+    );
     assert!(customer.writes().is_empty(), "{:?}", customer.writes());
 }
 
@@ -97,12 +108,25 @@ async fn origin_drifted_headers_are_healed_with_one_write() {
     {
         let mut state = customer.state();
         let origins = state.config.origins.as_mut().unwrap();
-        let ours = origins.items.iter_mut().find(|o| o.id == ORIGIN_ID).unwrap();
-        ours.custom_headers.as_mut().unwrap().items.as_mut().unwrap()[0].header_value = "old-key".into();
+        let ours = origins
+            .items
+            .iter_mut()
+            .find(|o| o.id == ORIGIN_ID)
+            .unwrap();
+        ours.custom_headers
+            .as_mut()
+            .unwrap()
+            .items
+            .as_mut()
+            .unwrap()[0]
+            .header_value = "old-key".into();
     }
     customer.clear_writes();
 
-    assert_eq!(change(step(&customer, StepKey::Origin).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Origin).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     let origin = our_origin(&customer.state().config).unwrap();
     assert_eq!(headers_of(&origin)[0].1, API_KEY);
@@ -113,11 +137,21 @@ async fn a_stale_etag_is_read_again_and_the_change_reapplied_keeping_theirs() {
     let customer = Customer::fresh();
     customer.state().out_of_band = Some(|config| config.comment = "edited in the console".into());
 
-    assert_eq!(change(step(&customer, StepKey::Origin).await.unwrap()), Change::Created);
+    assert_eq!(
+        change(step(&customer, StepKey::Origin).await.unwrap()),
+        Change::Created
+    );
 
     let state = customer.state();
-    assert_eq!(state.writes, ["cloudfront:UpdateDistribution"], "one write landed");
-    assert_eq!(state.config.comment, "edited in the console", "their change is kept");
+    assert_eq!(
+        state.writes,
+        ["cloudfront:UpdateDistribution"],
+        "one write landed"
+    );
+    assert_eq!(
+        state.config.comment, "edited in the console",
+        "their change is kept"
+    );
     let origins = state.config.origins.as_ref().unwrap();
     assert_eq!(
         origins.items.iter().filter(|o| o.id == ORIGIN_ID).count(),
@@ -130,13 +164,20 @@ async fn a_stale_etag_is_read_again_and_the_change_reapplied_keeping_theirs() {
 #[tokio::test]
 async fn origin_on_the_edge_domain_under_another_id_is_refused() {
     let customer = Customer::fresh();
-    customer.state().config.origins.as_mut().unwrap().items.push(
-        aws_sdk_cloudfront::types::Origin::builder()
-            .id("eo-by-hand")
-            .domain_name(EDGE_DOMAIN)
-            .build()
-            .unwrap(),
-    );
+    customer
+        .state()
+        .config
+        .origins
+        .as_mut()
+        .unwrap()
+        .items
+        .push(
+            aws_sdk_cloudfront::types::Origin::builder()
+                .id("eo-by-hand")
+                .domain_name(EDGE_DOMAIN)
+                .build()
+                .unwrap(),
+        );
     let failure = step(&customer, StepKey::Origin).await.unwrap_err();
     assert_eq!(failure.code, ErrorCode::Conflict);
     assert!(customer.writes().is_empty());
@@ -149,7 +190,10 @@ const FUNCTION: &str = "edgeoptimize-routing-adobe-E2EXAMPLE1ABCD";
 #[tokio::test]
 async fn function_fresh_is_created_and_published_from_its_development_etag() {
     let customer = Customer::fresh();
-    assert_eq!(change(step(&customer, StepKey::Function).await.unwrap()), Change::Created);
+    assert_eq!(
+        change(step(&customer, StepKey::Function).await.unwrap()),
+        Change::Created
+    );
 
     assert_eq!(
         customer.writes(),
@@ -158,7 +202,11 @@ async fn function_fresh_is_created_and_published_from_its_development_etag() {
     let state = customer.state();
     let function = &state.functions[FUNCTION];
     let expected = routing_function(CUSTOMER_ORIGIN, None);
-    assert_eq!(function.development, expected.as_bytes(), "built from the default origin");
+    assert_eq!(
+        function.development,
+        expected.as_bytes(),
+        "built from the default origin"
+    );
     assert_eq!(function.live.as_deref(), Some(expected.as_bytes()));
 }
 
@@ -167,7 +215,10 @@ async fn function_converged_makes_no_write() {
     let customer = Customer::fresh();
     step(&customer, StepKey::Function).await.unwrap();
     customer.clear_writes();
-    assert_eq!(change(step(&customer, StepKey::Function).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Function).await.unwrap()),
+        Change::Exists
+    );
     assert!(customer.writes().is_empty(), "{:?}", customer.writes());
 }
 
@@ -184,7 +235,10 @@ async fn function_drifted_code_is_updated_then_published() {
     }
     customer.clear_writes();
 
-    assert_eq!(change(step(&customer, StepKey::Function).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Function).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(
         customer.writes(),
         ["cloudfront:UpdateFunction", "cloudfront:PublishFunction"]
@@ -203,7 +257,10 @@ async fn function_current_but_unpublished_is_only_published() {
     customer.state().functions.get_mut(FUNCTION).unwrap().live = None;
     customer.clear_writes();
 
-    assert_eq!(change(step(&customer, StepKey::Function).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Function).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:PublishFunction"]);
 }
 
@@ -227,11 +284,22 @@ fn forwarded(config: &DistributionConfig) -> (Vec<String>, Option<i64>) {
 #[tokio::test]
 async fn cache_legacy_fresh_adds_both_headers() {
     let customer = Customer::fresh();
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     let (headers, _) = forwarded(&customer.state().config);
-    assert_eq!(headers, ["Host", CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]]);
-    let behavior = customer.state().config.default_cache_behavior.clone().unwrap();
+    assert_eq!(
+        headers,
+        ["Host", CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]]
+    );
+    let behavior = customer
+        .state()
+        .config
+        .default_cache_behavior
+        .clone()
+        .unwrap();
     assert!(behavior.cache_policy_id.is_none(), "legacy stays legacy");
 }
 
@@ -241,9 +309,16 @@ async fn cache_legacy_converged_makes_no_write() {
         &["Host", CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]],
         3,
     )));
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Exists
+    );
     assert!(customer.writes().is_empty());
-    assert_eq!(forwarded(&customer.state().config).1, Some(3), "a short MinTTL is kept");
+    assert_eq!(
+        forwarded(&customer.state().config).1,
+        Some(3),
+        "a short MinTTL is kept"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +327,10 @@ async fn cache_legacy_drifted_min_ttl_is_lowered_in_one_write() {
         &[CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]],
         86_400,
     )));
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     assert_eq!(forwarded(&customer.state().config).1, Some(0));
 }
@@ -312,10 +390,16 @@ async fn cache_managed_policy_is_cloned_once_and_reused() {
     let customer = Customer::with(distribution_config(policy_behavior(CACHING_OPTIMIZED)));
     customer.add_policy(CACHING_OPTIMIZED, managed_policy(), true);
 
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Created);
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Created
+    );
     assert_eq!(
         customer.writes(),
-        ["cloudfront:CreateCachePolicy", "cloudfront:UpdateDistribution"]
+        [
+            "cloudfront:CreateCachePolicy",
+            "cloudfront:UpdateDistribution"
+        ]
     );
     let clone_id = behavior_policy(&customer).unwrap();
     {
@@ -323,7 +407,11 @@ async fn cache_managed_policy_is_cloned_once_and_reused() {
         let clone = &state.policies[&clone_id];
         assert_eq!(clone.config.name, "CachingOptimized-adobe-E2EXAMPLE1ABCD");
         assert_eq!(clone.config.min_ttl, 1, "a MinTTL up to 5 s is kept");
-        assert_eq!(clone.config.default_ttl, Some(86_400), "the source's TTLs are copied");
+        assert_eq!(
+            clone.config.default_ttl,
+            Some(86_400),
+            "the source's TTLs are copied"
+        );
         let headers = clone
             .config
             .parameters_in_cache_key_and_forwarded_to_origin
@@ -332,8 +420,14 @@ async fn cache_managed_policy_is_cloned_once_and_reused() {
             .headers_config
             .as_ref()
             .unwrap();
-        assert_eq!(headers.headers.as_ref().unwrap().items.as_deref().unwrap(), CACHE_KEY_HEADERS);
-        assert_eq!(state.policies[CACHING_OPTIMIZED].etag, 1, "the managed policy is untouched");
+        assert_eq!(
+            headers.headers.as_ref().unwrap().items.as_deref().unwrap(),
+            CACHE_KEY_HEADERS
+        );
+        assert_eq!(
+            state.policies[CACHING_OPTIMIZED].etag, 1,
+            "the managed policy is untouched"
+        );
     }
 
     // The behavior is pointed back at the managed policy (a console edit): the clone is reused.
@@ -345,13 +439,27 @@ async fn cache_managed_policy_is_cloned_once_and_reused() {
         .unwrap()
         .cache_policy_id = Some(CACHING_OPTIMIZED.into());
     customer.clear_writes();
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Updated);
-    assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"], "no second clone");
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Updated
+    );
+    assert_eq!(
+        customer.writes(),
+        ["cloudfront:UpdateDistribution"],
+        "no second clone"
+    );
     assert_eq!(behavior_policy(&customer), Some(clone_id.clone()));
 
     customer.clear_writes();
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Exists);
-    assert!(customer.writes().is_empty(), "converged: {:?}", customer.writes());
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Exists
+    );
+    assert!(
+        customer.writes().is_empty(),
+        "converged: {:?}",
+        customer.writes()
+    );
     assert_eq!(customer.state().policies.len(), 2);
 }
 
@@ -373,7 +481,10 @@ async fn cache_clone_drifted_headers_are_restored_in_place() {
         .headers_config = None;
     customer.clear_writes();
 
-    assert_eq!(change(step(&customer, StepKey::Cache).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Cache).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateCachePolicy"]);
 }
 
@@ -403,7 +514,11 @@ async fn a_header_quota_that_would_be_passed_is_limit_exceeded() {
 
     let failure = step(&customer, StepKey::Cache).await.unwrap_err();
     assert_eq!(failure.code, ErrorCode::LimitExceeded);
-    assert!(failure.message.contains("TooManyHeadersInCachePolicy"), "{}", failure.message);
+    assert!(
+        failure.message.contains("TooManyHeadersInCachePolicy"),
+        "{}",
+        failure.message
+    );
     assert!(!failure.message.contains("SENTINEL"), "no raw AWS text");
     assert!(customer.writes().is_empty());
     assert_eq!(behavior_policy(&customer).as_deref(), Some("customer-1"));
@@ -460,7 +575,10 @@ async fn lambda_fresh_creates_the_role_then_waits_for_iam_then_the_function_then
     let state = customer.state();
     let function = state.lambda.as_ref().unwrap();
     assert_eq!(function.code_sha256, package_for(EDGE_DOMAIN).code_sha256);
-    assert_eq!((function.runtime.as_str(), function.memory, function.timeout), ("nodejs24.x", 128, 5));
+    assert_eq!(
+        (function.runtime.as_str(), function.memory, function.timeout),
+        ("nodejs24.x", 128, 5)
+    );
     assert!(function.role.ends_with(ROLE));
 }
 
@@ -480,7 +598,10 @@ async fn deployed_lambda() -> Customer {
 #[tokio::test]
 async fn lambda_converged_makes_no_write() {
     let customer = deployed_lambda().await;
-    assert_eq!(change(step(&customer, StepKey::Lambda).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Lambda).await.unwrap()),
+        Change::Exists
+    );
     assert!(customer.writes().is_empty(), "{:?}", customer.writes());
 }
 
@@ -500,8 +621,14 @@ async fn lambda_drifted_code_is_rolled_out_and_a_new_version_published() {
     assert_eq!(customer.writes(), ["lambda:UpdateFunctionCode"]);
     customer.clear_writes();
     waiting(step(&customer, StepKey::Lambda).await.unwrap());
-    assert!(customer.writes().is_empty(), "no publish while the update is in progress");
-    assert_eq!(change(step(&customer, StepKey::Lambda).await.unwrap()), Change::Updated);
+    assert!(
+        customer.writes().is_empty(),
+        "no publish while the update is in progress"
+    );
+    assert_eq!(
+        change(step(&customer, StepKey::Lambda).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["lambda:PublishVersion"]);
     assert_eq!(customer.state().lambda.as_ref().unwrap().versions.len(), 2);
 }
@@ -524,9 +651,18 @@ async fn lambda_drifted_trust_and_environment_are_healed() {
     waiting(step(&customer, StepKey::Lambda).await.unwrap());
     assert_eq!(
         customer.writes(),
-        ["iam:UpdateAssumeRolePolicy", "lambda:UpdateFunctionConfiguration"]
+        [
+            "iam:UpdateAssumeRolePolicy",
+            "lambda:UpdateFunctionConfiguration"
+        ]
     );
-    assert!(customer.state().lambda.as_ref().unwrap().environment.is_empty());
+    assert!(customer
+        .state()
+        .lambda
+        .as_ref()
+        .unwrap()
+        .environment
+        .is_empty());
 }
 
 // --- associate --------------------------------------------------------------------------------
@@ -555,7 +691,10 @@ fn lambda_associations(config: &DistributionConfig) -> Vec<(String, EventType)> 
 #[tokio::test]
 async fn associate_fresh_wires_the_function_and_the_version() {
     let customer = ready_for_association().await;
-    assert_eq!(change(step(&customer, StepKey::Associate).await.unwrap()), Change::Created);
+    assert_eq!(
+        change(step(&customer, StepKey::Associate).await.unwrap()),
+        Change::Created
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     let config = customer.state().config.clone();
     assert_eq!(
@@ -572,7 +711,10 @@ async fn associate_converged_makes_no_write() {
     let customer = ready_for_association().await;
     step(&customer, StepKey::Associate).await.unwrap();
     customer.clear_writes();
-    assert_eq!(change(step(&customer, StepKey::Associate).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Associate).await.unwrap()),
+        Change::Exists
+    );
     assert!(customer.writes().is_empty());
 }
 
@@ -581,9 +723,18 @@ async fn associate_drifted_version_is_moved_in_one_write() {
     let customer = ready_for_association().await;
     step(&customer, StepKey::Associate).await.unwrap();
     // A newer handler: the lambda step publishes version 2, associate moves to it.
-    customer.state().lambda.as_mut().unwrap().versions.push((2, package_for(EDGE_DOMAIN).code_sha256));
+    customer
+        .state()
+        .lambda
+        .as_mut()
+        .unwrap()
+        .versions
+        .push((2, package_for(EDGE_DOMAIN).code_sha256));
     customer.clear_writes();
-    assert_eq!(change(step(&customer, StepKey::Associate).await.unwrap()), Change::Updated);
+    assert_eq!(
+        change(step(&customer, StepKey::Associate).await.unwrap()),
+        Change::Updated
+    );
     assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
     assert!(lambda_associations(&customer.state().config)
         .iter()
@@ -593,7 +744,11 @@ async fn associate_drifted_version_is_moved_in_one_write() {
 const CUSTOMER_FUNCTION: &str = "arn:aws:cloudfront::111122223333:function/security-headers";
 const CUSTOMER_LAMBDA: &str = "arn:aws:lambda:us-east-1:111122223333:function:rewrite:9";
 
-fn with_associations(customer: &Customer, functions: Vec<(&str, EventType)>, lambdas: Vec<(&str, EventType)>) {
+fn with_associations(
+    customer: &Customer,
+    functions: Vec<(&str, EventType)>,
+    lambdas: Vec<(&str, EventType)>,
+) {
     let mut state = customer.state();
     let behavior = state.config.default_cache_behavior.as_mut().unwrap();
     behavior.function_associations = Some(
@@ -602,7 +757,13 @@ fn with_associations(customer: &Customer, functions: Vec<(&str, EventType)>, lam
             .set_items(Some(
                 functions
                     .into_iter()
-                    .map(|(arn, event)| FunctionAssociation::builder().function_arn(arn).event_type(event).build().unwrap())
+                    .map(|(arn, event)| {
+                        FunctionAssociation::builder()
+                            .function_arn(arn)
+                            .event_type(event)
+                            .build()
+                            .unwrap()
+                    })
                     .collect(),
             ))
             .build()
@@ -636,14 +797,20 @@ async fn a_customers_viewer_response_function_and_origin_response_lambda_are_kep
         vec![(CUSTOMER_FUNCTION, EventType::ViewerResponse)],
         vec![(CUSTOMER_LAMBDA, EventType::OriginResponse)],
     );
-    let Outcome::Done(done) = step(&customer, StepKey::Associate).await.unwrap() else { panic!() };
+    let Outcome::Done(done) = step(&customer, StepKey::Associate).await.unwrap() else {
+        panic!()
+    };
     assert!(done.detail.contains(CUSTOMER_LAMBDA), "{}", done.detail);
 
     let config = customer.state().config.clone();
     let behavior = config.default_cache_behavior.unwrap();
     let functions = behavior.function_associations.unwrap().items.unwrap();
-    assert!(functions.iter().any(|f| f.function_arn == CUSTOMER_FUNCTION && f.event_type == EventType::ViewerResponse));
-    assert!(functions.iter().any(|f| f.event_type == EventType::ViewerRequest && f.function_arn.ends_with(FUNCTION)));
+    assert!(functions
+        .iter()
+        .any(|f| f.function_arn == CUSTOMER_FUNCTION && f.event_type == EventType::ViewerResponse));
+    assert!(functions
+        .iter()
+        .any(|f| f.event_type == EventType::ViewerRequest && f.function_arn.ends_with(FUNCTION)));
     let lambdas = lambda_associations(&customer.state().config);
     assert!(lambdas.contains(&(CUSTOMER_LAMBDA.to_owned(), EventType::OriginResponse)));
     assert!(lambdas.contains(&(lambda_arn(Some(1)), EventType::OriginRequest)));
@@ -652,10 +819,18 @@ async fn a_customers_viewer_response_function_and_origin_response_lambda_are_kep
 #[tokio::test]
 async fn a_customers_own_viewer_request_function_is_refused() {
     let customer = ready_for_association().await;
-    with_associations(&customer, vec![(CUSTOMER_FUNCTION, EventType::ViewerRequest)], vec![]);
+    with_associations(
+        &customer,
+        vec![(CUSTOMER_FUNCTION, EventType::ViewerRequest)],
+        vec![],
+    );
     let failure = step(&customer, StepKey::Associate).await.unwrap_err();
     assert_eq!(failure.code, ErrorCode::Conflict);
-    assert!(failure.message.contains(CUSTOMER_FUNCTION), "{}", failure.message);
+    assert!(
+        failure.message.contains(CUSTOMER_FUNCTION),
+        "{}",
+        failure.message
+    );
     assert!(customer.writes().is_empty());
 }
 
@@ -664,7 +839,11 @@ async fn associate_before_the_function_is_published_says_which_step_to_run() {
     let customer = deployed_lambda().await;
     let failure = step(&customer, StepKey::Associate).await.unwrap_err();
     assert_eq!(failure.code, ErrorCode::NotFound);
-    assert!(failure.message.contains("function step"), "{}", failure.message);
+    assert!(
+        failure.message.contains("function step"),
+        "{}",
+        failure.message
+    );
 }
 
 // --- propagation and verify -------------------------------------------------------------------
@@ -674,7 +853,10 @@ async fn propagation_waits_while_in_progress() {
     let customer = Customer::fresh();
     customer.state().deploying_reads = 1;
     assert!(waiting(step(&customer, StepKey::Propagation).await.unwrap()).contains("InProgress"));
-    assert_eq!(change(step(&customer, StepKey::Propagation).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(step(&customer, StepKey::Propagation).await.unwrap()),
+        Change::Exists
+    );
 }
 
 #[tokio::test]
@@ -685,7 +867,9 @@ async fn verify_probes_the_sites_own_host_and_reports_failover_as_not_yet() {
         status: 200,
         ..Default::default()
     };
-    failover.headers.insert("x-edgeoptimize-fo".into(), "1".into());
+    failover
+        .headers
+        .insert("x-edgeoptimize-fo".into(), "1".into());
     let prober = CannedProber::answering(failover);
     let ctx = context(&customer, &account, &params, &prober, Mode::Apply);
     let detail = waiting(run_step(&ctx, StepKey::Verify).await.unwrap());
@@ -694,7 +878,10 @@ async fn verify_probes_the_sites_own_host_and_reports_failover_as_not_yet() {
 
     let passing = CannedProber::passing();
     let ctx = context(&customer, &account, &params, &passing, Mode::Apply);
-    assert_eq!(change(run_step(&ctx, StepKey::Verify).await.unwrap()), Change::Exists);
+    assert_eq!(
+        change(run_step(&ctx, StepKey::Verify).await.unwrap()),
+        Change::Exists
+    );
 }
 
 #[tokio::test]
@@ -707,7 +894,10 @@ async fn verify_falls_back_to_the_distribution_domain_when_it_does_not_serve_the
     let prober = CannedProber::passing();
     let ctx = context(&customer, &account, &params, &prober, Mode::Apply);
     run_step(&ctx, StepKey::Verify).await.unwrap();
-    assert_eq!(prober.urls.lock().unwrap()[0], "https://d111111abcdef8.cloudfront.net/");
+    assert_eq!(
+        prober.urls.lock().unwrap()[0],
+        "https://d111111abcdef8.cloudfront.net/"
+    );
 }
 
 // --- plan -------------------------------------------------------------------------------------
@@ -718,7 +908,13 @@ async fn planning_reads_only() {
     customer.add_policy(CACHING_OPTIMIZED, managed_policy(), true);
     let (account, params, prober) = (account(), params(), CannedProber::passing());
     let ctx = context(&customer, &account, &params, &prober, Mode::Plan);
-    for step in [StepKey::Origin, StepKey::Function, StepKey::Cache, StepKey::Lambda, StepKey::Associate] {
+    for step in [
+        StepKey::Origin,
+        StepKey::Function,
+        StepKey::Cache,
+        StepKey::Lambda,
+        StepKey::Associate,
+    ] {
         let outcome = run_step(&ctx, step).await.unwrap();
         assert_eq!(change(outcome), Change::Created, "{step:?}");
     }

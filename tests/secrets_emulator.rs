@@ -13,7 +13,7 @@ use aws_sdk_sts::Client as StsClient;
 use aws_smithy_mocks::mock;
 use cdn_onboard::connector::Connector;
 use support::capture::Captured;
-use support::mocks::{with_logs, granted, json_error, logs_template, sts_client, sts_error};
+use support::mocks::{granted, json_error, logs_template, sts_client, sts_error, with_logs};
 use support::stack::*;
 
 #[tokio::test]

@@ -180,7 +180,10 @@ mod tests {
         let paths = vec!["/".to_owned(), "/products".to_owned()];
         let code = routing_function("web", Some(&paths));
         assert!(code.contains(r#"const TARGETED_PATHS = ["/","/products"];"#));
-        assert!(code.contains("\"chatgpt-user\""), "tokens are matched lowercased");
+        assert!(
+            code.contains("\"chatgpt-user\""),
+            "tokens are matched lowercased"
+        );
     }
 
     #[test]

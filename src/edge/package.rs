@@ -60,7 +60,10 @@ mod tests {
         let a = package("export const handler = async () => 1;\n");
         let b = package("export const handler = async () => 1;\n");
         assert_eq!(a, b);
-        assert_ne!(a.code_sha256, package("export const handler = 2;\n").code_sha256);
+        assert_ne!(
+            a.code_sha256,
+            package("export const handler = 2;\n").code_sha256
+        );
         assert_eq!(&a.zip[..4], b"PK\x03\x04");
     }
 

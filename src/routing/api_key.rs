@@ -78,7 +78,10 @@ impl SiteConfigs {
                 return Err(not_enabled("its configuration object does not exist"))
             }
             Err(fault) => {
-                tracing::error!(aws_error = fault.code(), "could not read the site configuration bucket");
+                tracing::error!(
+                    aws_error = fault.code(),
+                    "could not read the site configuration bucket"
+                );
                 return Err(Failure::new(
                     ErrorCode::Internal,
                     "the service could not read the site's configuration (s3:GetObject on the site \
@@ -87,7 +90,9 @@ impl SiteConfigs {
             }
         };
         if object.content_length().unwrap_or(0) as usize > MAX_CONFIG_BYTES {
-            return Err(not_enabled("its configuration object is too large to be a configuration"));
+            return Err(not_enabled(
+                "its configuration object is too large to be a configuration",
+            ));
         }
         let bytes = object
             .body

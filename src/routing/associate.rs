@@ -3,11 +3,11 @@
 //! association on an event type routing does not use is kept, and a slot the customer already
 //! uses is refused with what to remove.
 
+use aws_sdk_cloudfront::types::FunctionStage;
 use aws_sdk_cloudfront::types::{
     DistributionConfig, EventType, FunctionAssociation, FunctionAssociations,
     LambdaFunctionAssociation, LambdaFunctionAssociations,
 };
-use aws_sdk_cloudfront::types::FunctionStage;
 
 use crate::edge::names::{is_origin_lambda_arn, is_routing_function_arn};
 use crate::error::{ErrorCode, Failure};
@@ -90,7 +90,14 @@ async fn live_function_arn(ctx: &Routing<'_>) -> Result<String, Failure> {
 /// the version the lambda step will publish.
 async fn current_version_arn(ctx: &Routing<'_>) -> Result<String, Failure> {
     let built = handler_package(ctx);
-    match versions(&ctx.lambda, &ctx.names.lambda, &built.code_sha256, ctx.deadline).await? {
+    match versions(
+        &ctx.lambda,
+        &ctx.names.lambda,
+        &built.code_sha256,
+        ctx.deadline,
+    )
+    .await?
+    {
         (_, Some(arn)) => Ok(arn),
         _ if ctx.planning() => Ok(format!(
             "arn:aws:lambda:us-east-1:{}:function:{}:(next)",
@@ -144,18 +151,25 @@ pub fn merge(
     });
     let lambda_items = lambdas.items.get_or_insert_with(Vec::new);
 
-    if let Some(foreign) = function_items
-        .iter()
-        .find(|f| f.event_type == EventType::ViewerRequest && !is_routing_function_arn(&f.function_arn))
-    {
-        return Err(slot_taken(&place, "viewer-request function", &foreign.function_arn));
+    if let Some(foreign) = function_items.iter().find(|f| {
+        f.event_type == EventType::ViewerRequest && !is_routing_function_arn(&f.function_arn)
+    }) {
+        return Err(slot_taken(
+            &place,
+            "viewer-request function",
+            &foreign.function_arn,
+        ));
     }
     if let Some(foreign) = lambda_items
         .iter()
         .find(|l| l.event_type == EventType::ViewerRequest)
     {
         // CloudFront allows no viewer-request Lambda next to a viewer-request function.
-        return Err(slot_taken(&place, "viewer-request Lambda@Edge function", &foreign.lambda_function_arn));
+        return Err(slot_taken(
+            &place,
+            "viewer-request Lambda@Edge function",
+            &foreign.lambda_function_arn,
+        ));
     }
     if let Some(foreign) = lambda_items.iter().find(|l| {
         l.event_type == EventType::OriginRequest && !is_origin_lambda_arn(&l.lambda_function_arn)
@@ -174,8 +188,12 @@ pub fn merge(
         })
         .map(|l| l.lambda_function_arn.clone());
 
-    let had_ours = function_items.iter().any(|f| is_routing_function_arn(&f.function_arn))
-        || lambda_items.iter().any(|l| is_origin_lambda_arn(&l.lambda_function_arn));
+    let had_ours = function_items
+        .iter()
+        .any(|f| is_routing_function_arn(&f.function_arn))
+        || lambda_items
+            .iter()
+            .any(|l| is_origin_lambda_arn(&l.lambda_function_arn));
     let mut changed = false;
 
     let viewer_request = function_items
@@ -274,7 +292,10 @@ mod tests {
             .unwrap()
     }
 
-    fn config(functions: Vec<FunctionAssociation>, lambdas: Vec<LambdaFunctionAssociation>) -> DistributionConfig {
+    fn config(
+        functions: Vec<FunctionAssociation>,
+        lambdas: Vec<LambdaFunctionAssociation>,
+    ) -> DistributionConfig {
         let behavior = DefaultCacheBehavior::builder()
             .target_origin_id("web")
             .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
@@ -303,15 +324,33 @@ mod tests {
             .unwrap()
     }
 
-    fn associations(config: &DistributionConfig) -> (Vec<(String, EventType)>, Vec<(String, EventType)>) {
+    fn associations(
+        config: &DistributionConfig,
+    ) -> (Vec<(String, EventType)>, Vec<(String, EventType)>) {
         let behavior = config.default_cache_behavior.as_ref().unwrap();
         let functions = behavior.function_associations.as_ref().unwrap();
         let lambdas = behavior.lambda_function_associations.as_ref().unwrap();
-        assert_eq!(functions.quantity as usize, functions.items.as_ref().unwrap().len());
-        assert_eq!(lambdas.quantity as usize, lambdas.items.as_ref().unwrap().len());
+        assert_eq!(
+            functions.quantity as usize,
+            functions.items.as_ref().unwrap().len()
+        );
+        assert_eq!(
+            lambdas.quantity as usize,
+            lambdas.items.as_ref().unwrap().len()
+        );
         (
-            functions.items.iter().flatten().map(|f| (f.function_arn.clone(), f.event_type.clone())).collect(),
-            lambdas.items.iter().flatten().map(|l| (l.lambda_function_arn.clone(), l.event_type.clone())).collect(),
+            functions
+                .items
+                .iter()
+                .flatten()
+                .map(|f| (f.function_arn.clone(), f.event_type.clone()))
+                .collect(),
+            lambdas
+                .items
+                .iter()
+                .flatten()
+                .map(|l| (l.lambda_function_arn.clone(), l.event_type.clone()))
+                .collect(),
         )
     }
 
@@ -321,7 +360,10 @@ mod tests {
         let merged = merge(&mut config, &Behavior::Default, FUNCTION, VERSION).unwrap();
         assert_eq!(merged.change, Some(Change::Created));
         let (functions, lambdas) = associations(&config);
-        assert_eq!(functions, vec![(FUNCTION.to_owned(), EventType::ViewerRequest)]);
+        assert_eq!(
+            functions,
+            vec![(FUNCTION.to_owned(), EventType::ViewerRequest)]
+        );
         assert_eq!(
             lambdas,
             vec![
@@ -356,7 +398,10 @@ mod tests {
         );
         let merged = merge(&mut config, &Behavior::Default, FUNCTION, VERSION).unwrap();
         assert_eq!(merged.change, Some(Change::Created));
-        assert_eq!(merged.kept_origin_response.as_deref(), Some(CUSTOMER_LAMBDA));
+        assert_eq!(
+            merged.kept_origin_response.as_deref(),
+            Some(CUSTOMER_LAMBDA)
+        );
         let (functions, lambdas) = associations(&config);
         assert!(functions.contains(&(CUSTOMER_FUNCTION.to_owned(), EventType::ViewerResponse)));
         assert!(functions.contains(&(FUNCTION.to_owned(), EventType::ViewerRequest)));
@@ -368,16 +413,26 @@ mod tests {
     #[test]
     fn refuses_slots_the_customer_uses_and_changes_nothing() {
         let cases = [
-            config(vec![function(CUSTOMER_FUNCTION, EventType::ViewerRequest)], vec![]),
-            config(vec![], vec![lambda(CUSTOMER_LAMBDA, EventType::ViewerRequest)]),
-            config(vec![], vec![lambda(CUSTOMER_LAMBDA, EventType::OriginRequest)]),
+            config(
+                vec![function(CUSTOMER_FUNCTION, EventType::ViewerRequest)],
+                vec![],
+            ),
+            config(
+                vec![],
+                vec![lambda(CUSTOMER_LAMBDA, EventType::ViewerRequest)],
+            ),
+            config(
+                vec![],
+                vec![lambda(CUSTOMER_LAMBDA, EventType::OriginRequest)],
+            ),
         ];
         for original in cases {
             let mut config = original.clone();
             let error = merge(&mut config, &Behavior::Default, FUNCTION, VERSION).unwrap_err();
             assert_eq!(error.code, ErrorCode::Conflict);
             assert!(
-                error.message.contains(CUSTOMER_FUNCTION) || error.message.contains(CUSTOMER_LAMBDA),
+                error.message.contains(CUSTOMER_FUNCTION)
+                    || error.message.contains(CUSTOMER_LAMBDA),
                 "{}",
                 error.message
             );

@@ -154,7 +154,10 @@ async fn with_policy(ctx: &Routing<'_>, policy_id: &str) -> Result<Done, Failure
     if ctx.names.is_our_cache_policy(&policy.name) {
         let change = keep_clone_current(ctx, policy_id, None).await?;
         let detail = match change {
-            Change::Exists => format!("the behavior uses {} with the Edge Optimize headers", policy.name),
+            Change::Exists => format!(
+                "the behavior uses {} with the Edge Optimize headers",
+                policy.name
+            ),
             _ => format!("restored the Edge Optimize headers in {}", policy.name),
         };
         return Ok(Done::new(change, detail)
@@ -227,18 +230,20 @@ fn clone_comment(source: &str) -> String {
 }
 
 async fn get_policy(ctx: &Routing<'_>, id: &str) -> Result<(CachePolicyConfig, String), Failure> {
-    let output = aws_call(ctx.deadline, || ctx.cloudfront.get_cache_policy().id(id).send())
-        .await
-        .map_err(|fault| {
-            if fault.is("NoSuchCachePolicy") {
-                Failure::new(
-                    ErrorCode::NotFound,
-                    format!("the behavior's cache policy {id} does not exist"),
-                )
-            } else {
-                cloudfront_failure(&fault, "cloudfront:GetCachePolicy")
-            }
-        })?;
+    let output = aws_call(ctx.deadline, || {
+        ctx.cloudfront.get_cache_policy().id(id).send()
+    })
+    .await
+    .map_err(|fault| {
+        if fault.is("NoSuchCachePolicy") {
+            Failure::new(
+                ErrorCode::NotFound,
+                format!("the behavior's cache policy {id} does not exist"),
+            )
+        } else {
+            cloudfront_failure(&fault, "cloudfront:GetCachePolicy")
+        }
+    })?;
     let config = output
         .cache_policy
         .and_then(|p| p.cache_policy_config)
@@ -286,7 +291,10 @@ async fn keep_clone_current(
         match result {
             Ok(_) => return Ok(Change::Updated),
             Err(fault) if is_stale_etag(&fault) => {
-                tracing::warn!(attempt, "the cache policy changed since it was read; reading it again");
+                tracing::warn!(
+                    attempt,
+                    "the cache policy changed since it was read; reading it again"
+                );
             }
             Err(fault) => return Err(cloudfront_failure(&fault, "cloudfront:UpdateCachePolicy")),
         }
@@ -438,7 +446,10 @@ mod tests {
     fn policies_gain_both_headers_once_and_keep_their_own() {
         let mut config = policy("p", 0, &["Host"]);
         assert!(add_to_policy(&mut config).unwrap());
-        assert_eq!(header_items(&config), ["Host", CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]]);
+        assert_eq!(
+            header_items(&config),
+            ["Host", CACHE_KEY_HEADERS[0], CACHE_KEY_HEADERS[1]]
+        );
         assert!(!add_to_policy(&mut config).unwrap(), "already there");
 
         let mut none = policy("p", 0, &[]);
@@ -467,11 +478,7 @@ mod tests {
 
     #[test]
     fn legacy_wildcards_already_forward_everything() {
-        let mut headers = Headers::builder()
-            .quantity(1)
-            .items("*")
-            .build()
-            .unwrap();
+        let mut headers = Headers::builder().quantity(1).items("*").build().unwrap();
         assert!(!add_headers(&mut headers, false));
         let mut host = Headers::builder()
             .quantity(1)

@@ -70,10 +70,17 @@ mod tests {
         );
         assert_eq!(refused.code, ErrorCode::Conflict);
         assert!(refused.message.contains("InvalidLambdaFunctionAssociation"));
-        let stale = cloudfront_failure(&fault("PreconditionFailed"), "cloudfront:UpdateDistribution");
+        let stale = cloudfront_failure(
+            &fault("PreconditionFailed"),
+            "cloudfront:UpdateDistribution",
+        );
         assert!(stale.retryable());
         assert_eq!(
-            cloudfront_failure(&fault("TooManyHeadersInCachePolicy"), "cloudfront:CreateCachePolicy").code,
+            cloudfront_failure(
+                &fault("TooManyHeadersInCachePolicy"),
+                "cloudfront:CreateCachePolicy"
+            )
+            .code,
             ErrorCode::LimitExceeded
         );
         assert_eq!(

@@ -21,15 +21,19 @@ use crate::routing_params::{StepChoice, StepKey};
 use crate::steps::{StepRow, StepStatus};
 
 /// Runs one step against the customer's account, in the context's mode.
+///
+/// Each step's future is boxed: the SDK's request futures are large, and a step nests several
+/// of them, so keeping them off the caller's stack keeps deep debug builds within a thread's
+/// stack.
 pub async fn run_step(ctx: &Routing<'_>, step: StepKey) -> Result<Outcome, Failure> {
     match step {
-        StepKey::Origin => origin::run(ctx).await,
-        StepKey::Function => function::run(ctx).await,
-        StepKey::Cache => cache::run(ctx).await,
-        StepKey::Lambda => lambda_edge::run(ctx).await,
-        StepKey::Associate => associate::run(ctx).await,
-        StepKey::Propagation => propagation::run(ctx).await,
-        StepKey::Verify => verify::run(ctx).await,
+        StepKey::Origin => Box::pin(origin::run(ctx)).await,
+        StepKey::Function => Box::pin(function::run(ctx)).await,
+        StepKey::Cache => Box::pin(cache::run(ctx)).await,
+        StepKey::Lambda => Box::pin(lambda_edge::run(ctx)).await,
+        StepKey::Associate => Box::pin(associate::run(ctx)).await,
+        StepKey::Propagation => Box::pin(propagation::run(ctx)).await,
+        StepKey::Verify => Box::pin(verify::run(ctx)).await,
     }
 }
 
@@ -145,7 +149,8 @@ pub async fn deploy(
             }
             Outcome::Waiting { detail } => {
                 let wait = next_wait(prior.wait.as_ref(), *step, clock);
-                let waited = Duration::from_millis(epoch_millis(clock.now).saturating_sub(wait.since_ms));
+                let waited =
+                    Duration::from_millis(epoch_millis(clock.now).saturating_sub(wait.since_ms));
                 if waited > clock.wait_timeout {
                     let failure = Failure::new(
                         ErrorCode::TimedOut,
@@ -313,7 +318,11 @@ mod tests {
 
     #[test]
     fn changes_made_by_earlier_runs_are_not_forgotten() {
-        let prior = vec![row(StepKey::Lambda, StepStatus::InProgress, Some("created"))];
+        let prior = vec![row(
+            StepKey::Lambda,
+            StepStatus::InProgress,
+            Some("created"),
+        )];
         assert_eq!(
             merged_change(&prior, StepKey::Lambda, Change::Exists),
             Change::Created
@@ -330,7 +339,10 @@ mod tests {
             .iter()
             .map(|s| row(*s, StepStatus::Done, Some("exists")))
             .collect();
-        assert_eq!(final_outcome(StepChoice::All, &unchanged), "already-deployed");
+        assert_eq!(
+            final_outcome(StepChoice::All, &unchanged),
+            "already-deployed"
+        );
         let mut changed = unchanged.clone();
         changed[2].change = Some("updated".into());
         assert_eq!(final_outcome(StepChoice::All, &changed), "deployed");

@@ -91,7 +91,9 @@ async fn list_distributions(
                 "comment": summary.comment,
             }));
         }
-        marker = list.next_marker.filter(|m| list.is_truncated && !m.is_empty());
+        marker = list
+            .next_marker
+            .filter(|m| list.is_truncated && !m.is_empty());
         if marker.is_none() {
             break;
         }
@@ -218,7 +220,10 @@ async fn lambda_status(
     edge_domain: &str,
     deadline: Instant,
 ) -> Result<Value, Failure> {
-    let role = aws_call(deadline, || clients.iam.get_role().role_name(&names.role).send()).await;
+    let role = aws_call(deadline, || {
+        clients.iam.get_role().role_name(&names.role).send()
+    })
+    .await;
     let role = match role {
         Ok(output) => output.role,
         Err(fault) if fault.is("NoSuchEntity") => None,
@@ -272,7 +277,8 @@ async fn lambda_status(
         Err(fault) => return Err(aws_failure(&fault, "lambda:GetFunctionConfiguration")),
     };
     let built = package_for(edge_domain);
-    let (_, version_arn) = versions(&clients.lambda, &names.lambda, &built.code_sha256, deadline).await?;
+    let (_, version_arn) =
+        versions(&clients.lambda, &names.lambda, &built.code_sha256, deadline).await?;
     let state = function.state.as_ref().map(|s| s.as_str().to_owned());
     let last_update = function
         .last_update_status
@@ -285,7 +291,8 @@ async fn lambda_status(
     status["exists"] = json!(true);
     status["state"] = json!(state);
     status["lastUpdateStatus"] = json!(last_update);
-    status["codeCurrent"] = json!(function.code_sha256.as_deref() == Some(built.code_sha256.as_str()));
+    status["codeCurrent"] =
+        json!(function.code_sha256.as_deref() == Some(built.code_sha256.as_str()));
     status["versionArn"] = json!(version_arn);
     status["ready"] = json!(ready);
     Ok(status)

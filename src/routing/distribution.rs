@@ -54,7 +54,9 @@ pub async fn read(ctx: &Routing<'_>) -> Result<Snapshot, Failure> {
     })?;
     let etag = output.e_tag.clone().unwrap_or_default();
     let distribution = output.distribution.ok_or_else(|| not_found(ctx))?;
-    let config = distribution.distribution_config.ok_or_else(|| not_found(ctx))?;
+    let config = distribution
+        .distribution_config
+        .ok_or_else(|| not_found(ctx))?;
     Ok(Snapshot {
         config,
         etag,
@@ -154,8 +156,14 @@ impl BehaviorMut<'_> {
         &mut Option<LambdaFunctionAssociations>,
     ) {
         match self {
-            Self::Default(b) => (&mut b.function_associations, &mut b.lambda_function_associations),
-            Self::Ordered(b) => (&mut b.function_associations, &mut b.lambda_function_associations),
+            Self::Default(b) => (
+                &mut b.function_associations,
+                &mut b.lambda_function_associations,
+            ),
+            Self::Ordered(b) => (
+                &mut b.function_associations,
+                &mut b.lambda_function_associations,
+            ),
         }
     }
 

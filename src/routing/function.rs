@@ -34,7 +34,10 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
             Ok(change) => return Ok(done(ctx, change, &default_origin)),
             Err(Step::Failed(failure)) => return Err(failure),
             Err(Step::Stale) => {
-                tracing::warn!(attempt, "the routing function changed since it was read; reading it again");
+                tracing::warn!(
+                    attempt,
+                    "the routing function changed since it was read; reading it again"
+                );
             }
         }
     }

@@ -127,8 +127,13 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
         )));
     }
 
-    let (versions_seen, current) =
-        versions(&ctx.lambda, &ctx.names.lambda, &built.code_sha256, ctx.deadline).await?;
+    let (versions_seen, current) = versions(
+        &ctx.lambda,
+        &ctx.names.lambda,
+        &built.code_sha256,
+        ctx.deadline,
+    )
+    .await?;
     let (version_arn, change) = match current {
         Some(arn) => (arn, setup),
         None if ctx.planning() => return Ok(planned(ctx, Change::Updated)),
@@ -158,8 +163,14 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
 
 fn planned(ctx: &Routing<'_>, change: Change) -> Outcome {
     let detail = match change {
-        Change::Created => format!("would create {} and publish its first version", ctx.names.lambda),
-        _ => format!("would bring {} up to date and publish a version", ctx.names.lambda),
+        Change::Created => format!(
+            "would create {} and publish its first version",
+            ctx.names.lambda
+        ),
+        _ => format!(
+            "would bring {} up to date and publish a version",
+            ctx.names.lambda
+        ),
     };
     Outcome::Done(Done::new(change, detail))
 }
@@ -458,7 +469,10 @@ pub async fn versions(
             Err(fault) => return Err(aws_failure(&fault, "lambda:ListVersionsByFunction")),
         };
         for version in page.versions.unwrap_or_default() {
-            let Some(number) = version.version.as_deref().and_then(|v| v.parse::<u64>().ok())
+            let Some(number) = version
+                .version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
             else {
                 continue; // $LATEST
             };
@@ -501,7 +515,11 @@ async fn publish(ctx: &Routing<'_>, code_sha256: &str) -> Result<String, Failure
     })?;
     output
         .function_arn
-        .filter(|arn| arn.rsplit(':').next().is_some_and(|v| v.parse::<u64>().is_ok()))
+        .filter(|arn| {
+            arn.rsplit(':')
+                .next()
+                .is_some_and(|v| v.parse::<u64>().is_ok())
+        })
         .ok_or_else(|| {
             Failure::new(
                 ErrorCode::Internal,

@@ -210,9 +210,15 @@ mod tests {
         let origins = config.origins.as_ref().unwrap();
         assert_eq!(origins.quantity, 2);
         let ours = &origins.items[1];
-        assert_eq!((ours.id.as_str(), ours.domain_name.as_str()), (ORIGIN_ID, edge));
         assert_eq!(
-            ours.custom_origin_config.as_ref().unwrap().origin_protocol_policy,
+            (ours.id.as_str(), ours.domain_name.as_str()),
+            (ORIGIN_ID, edge)
+        );
+        assert_eq!(
+            ours.custom_origin_config
+                .as_ref()
+                .unwrap()
+                .origin_protocol_policy,
             OriginProtocolPolicy::HttpsOnly
         );
         assert_eq!(apply(&mut config, edge, &headers()).unwrap(), None);

@@ -111,7 +111,11 @@ pub async fn plan(
         result["blocker"] = json!(blocked.detail);
     }
     Ok(Plan {
-        outcome: if can_proceed { "can-proceed" } else { "blocked" },
+        outcome: if can_proceed {
+            "can-proceed"
+        } else {
+            "blocked"
+        },
         result,
         steps: rows,
     })

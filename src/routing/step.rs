@@ -81,7 +81,9 @@ pub enum Outcome {
     Done(Done),
     /// AWS is still working (IAM propagating, a function provisioning, a deployment
     /// propagating, the edge not yet answering): look again later.
-    Waiting { detail: String },
+    Waiting {
+        detail: String,
+    },
 }
 
 impl Outcome {

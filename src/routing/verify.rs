@@ -50,8 +50,12 @@ impl Probe {
 
 /// Sends a probe. The production prober speaks HTTPS; tests answer with canned responses.
 pub trait Prober: Send + Sync {
-    fn probe<'a>(&'a self, url: &'a str, user_agent: &'a str, timeout: Duration)
-        -> BoxFuture<'a, Probe>;
+    fn probe<'a>(
+        &'a self,
+        url: &'a str,
+        user_agent: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Probe>;
 }
 
 /// HTTPS GETs with no redirects followed.
@@ -98,7 +102,10 @@ impl Prober for HttpProber {
                         .iter()
                         .filter(|(name, _)| name.as_str().starts_with("x-edgeoptimize"))
                         .filter_map(|(name, value)| {
-                            value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned()))
+                            value
+                                .to_str()
+                                .ok()
+                                .map(|v| (name.as_str().to_owned(), v.to_owned()))
                         })
                         .collect();
                     let location = response
@@ -229,17 +236,24 @@ mod tests {
     fn failover_and_redirects_are_not_yet_and_say_why() {
         let failover = probe(200, &[(FAILOVER_HEADER, "1")]);
         let human = probe(200, &[]);
-        assert!(judge(URL, &failover, &human).unwrap_err().contains("failover"));
+        assert!(judge(URL, &failover, &human)
+            .unwrap_err()
+            .contains("failover"));
 
         let mut redirect = probe(301, &[]);
         redirect.location = Some("https://example.com/".into());
         let why = judge(URL, &redirect, &human).unwrap_err();
-        assert!(why.contains("redirect (301 to https://example.com/)"), "{why}");
+        assert!(
+            why.contains("redirect (301 to https://example.com/)"),
+            "{why}"
+        );
 
         let timed_out = Probe {
             timed_out: true,
             ..Probe::default()
         };
-        assert!(judge(URL, &timed_out, &human).unwrap_err().contains("in time"));
+        assert!(judge(URL, &timed_out, &human)
+            .unwrap_err()
+            .contains("in time"));
     }
 }

@@ -15,7 +15,9 @@ use aws_sdk_cloudfront as cloudfront;
 use aws_sdk_iam as iam;
 use aws_sdk_lambda as lambda;
 use aws_sdk_s3 as s3;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{
+    create_mock_http_client, mock, MockResponse, MockResponseInterceptor, Rule, RuleMode,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -47,8 +49,11 @@ pub fn xml_error(status: u16, code: &str) -> HttpResponse {
 /// A Lambda (REST-JSON) error.
 pub fn lambda_error(status: u16, code: &str, message: &str) -> HttpResponse {
     let body = format!(r#"{{"Type":"User","message":"{message}"}}"#);
-    let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
-    response.headers_mut().insert("x-amzn-errortype", code.to_owned());
+    let mut response =
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", code.to_owned());
     response
 }
 
@@ -91,6 +96,7 @@ pub struct LambdaFunction {
 
 #[derive(Clone, Debug)]
 pub struct State {
+    pub distribution_id: String,
     pub config: DistributionConfig,
     pub etag: u32,
     /// Reads left that report the distribution `InProgress` after a write.
@@ -142,7 +148,9 @@ pub fn legacy_behavior(forwarded_headers: &[&str], min_ttl: i64) -> DefaultCache
                 .headers(
                     Headers::builder()
                         .quantity(forwarded_headers.len() as i32)
-                        .set_items(Some(forwarded_headers.iter().map(|h| h.to_string()).collect()))
+                        .set_items(Some(
+                            forwarded_headers.iter().map(|h| h.to_string()).collect(),
+                        ))
                         .build()
                         .unwrap(),
                 )
@@ -167,7 +175,13 @@ pub fn distribution_config(behavior: DefaultCacheBehavior) -> DistributionConfig
         .caller_reference("customer")
         .comment("the customer's site")
         .enabled(true)
-        .aliases(Aliases::builder().quantity(1).items(SITE_HOST).build().unwrap())
+        .aliases(
+            Aliases::builder()
+                .quantity(1)
+                .items(SITE_HOST)
+                .build()
+                .unwrap(),
+        )
         .origins(
             Origins::builder()
                 .quantity(1)
@@ -193,8 +207,22 @@ impl Customer {
     }
 
     pub fn with(config: DistributionConfig) -> Self {
+        Self::of(DISTRIBUTION, config)
+    }
+
+    /// A fresh customer whose distribution is `distribution_id`.
+    pub fn fresh_as(distribution_id: &str) -> Self {
+        Self::of(
+            distribution_id,
+            distribution_config(legacy_behavior(&["Host"], 0)),
+        )
+    }
+
+    /// A customer whose distribution has the id `distribution_id`.
+    pub fn of(distribution_id: &str, config: DistributionConfig) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
+                distribution_id: distribution_id.to_owned(),
                 config,
                 etag: 1,
                 deploying_reads: 0,
@@ -275,7 +303,13 @@ impl Customer {
         let config = s3::Config::builder()
             .behavior_version(s3::config::BehaviorVersion::latest())
             .region(s3::config::Region::from_static("us-east-1"))
-            .credentials_provider(s3::config::Credentials::new("AKIDSERVICE", "service-secret", None, None, "mock"))
+            .credentials_provider(s3::config::Credentials::new(
+                "AKIDSERVICE",
+                "service-secret",
+                None,
+                None,
+                "mock",
+            ))
             .http_client(create_mock_http_client())
             .interceptor(interceptor(vec![get]))
             .build();
@@ -290,270 +324,327 @@ impl Customer {
         let mut rules = Vec::new();
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::get_distribution).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            if request.id() != Some(DISTRIBUTION) {
-                return MockResponse::Http(xml_error(404, "NoSuchDistribution"));
-            }
-            let status = if s.deploying_reads > 0 {
-                s.deploying_reads -= 1;
-                "InProgress"
-            } else {
-                "Deployed"
-            };
-            MockResponse::Output(
-                get_distribution::GetDistributionOutput::builder()
-                    .e_tag(format!("E{}", s.etag))
-                    .distribution(distribution(&s.config, status))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::get_distribution).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                if request.id() != Some(s.distribution_id.as_str()) {
+                    return MockResponse::Http(xml_error(404, "NoSuchDistribution"));
+                }
+                let status = if s.deploying_reads > 0 {
+                    s.deploying_reads -= 1;
+                    "InProgress"
+                } else {
+                    "Deployed"
+                };
+                MockResponse::Output(
+                    get_distribution::GetDistributionOutput::builder()
+                        .e_tag(format!("E{}", s.etag))
+                        .distribution(distribution(&s.distribution_id, &s.config, status))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::update_distribution).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            if let Some(edit) = s.out_of_band.take() {
-                edit(&mut s.config);
+        rules.push(
+            mock!(cloudfront::Client::update_distribution).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                if let Some(edit) = s.out_of_band.take() {
+                    edit(&mut s.config);
+                    s.etag += 1;
+                    return MockResponse::Http(xml_error(412, "PreconditionFailed"));
+                }
+                if request.if_match() != Some(format!("E{}", s.etag).as_str()) {
+                    return MockResponse::Http(xml_error(412, "PreconditionFailed"));
+                }
+                s.config = request
+                    .distribution_config()
+                    .cloned()
+                    .expect("a configuration is sent");
                 s.etag += 1;
-                return MockResponse::Http(xml_error(412, "PreconditionFailed"));
-            }
-            if request.if_match() != Some(format!("E{}", s.etag).as_str()) {
-                return MockResponse::Http(xml_error(412, "PreconditionFailed"));
-            }
-            s.config = request.distribution_config().cloned().expect("a configuration is sent");
-            s.etag += 1;
-            s.deploying_reads = s.deploy_reads;
-            s.writes.push("cloudfront:UpdateDistribution".into());
-            MockResponse::Output(
-                update_distribution::UpdateDistributionOutput::builder()
-                    .e_tag(format!("E{}", s.etag))
-                    .distribution(distribution(&s.config, "InProgress"))
-                    .build(),
-            )
-        }));
+                s.deploying_reads = s.deploy_reads;
+                s.writes.push("cloudfront:UpdateDistribution".into());
+                MockResponse::Output(
+                    update_distribution::UpdateDistributionOutput::builder()
+                        .e_tag(format!("E{}", s.etag))
+                        .distribution(distribution(&s.distribution_id, &s.config, "InProgress"))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::get_function).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let Some(function) = request.name().and_then(|n| s.functions.get(n)) else {
-                return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
-            };
-            let code = match request.stage() {
-                Some(FunctionStage::Live) => match &function.live {
-                    Some(code) => code.clone(),
-                    None => return MockResponse::Http(xml_error(404, "NoSuchFunctionExists")),
-                },
-                _ => function.development.clone(),
-            };
-            MockResponse::Output(
-                get_function::GetFunctionOutput::builder()
-                    .function_code(cloudfront::primitives::Blob::new(code))
-                    .e_tag(format!("F{}", function.etag))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::get_function).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let Some(function) = request.name().and_then(|n| s.functions.get(n)) else {
+                    return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
+                };
+                let code = match request.stage() {
+                    Some(FunctionStage::Live) => match &function.live {
+                        Some(code) => code.clone(),
+                        None => return MockResponse::Http(xml_error(404, "NoSuchFunctionExists")),
+                    },
+                    _ => function.development.clone(),
+                };
+                MockResponse::Output(
+                    get_function::GetFunctionOutput::builder()
+                        .function_code(cloudfront::primitives::Blob::new(code))
+                        .e_tag(format!("F{}", function.etag))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::describe_function).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let name = request.name().unwrap_or_default().to_owned();
-            let published = s.functions.get(&name).is_some_and(|f| {
-                request.stage() != Some(&FunctionStage::Live) || f.live.is_some()
-            });
-            if !published {
-                return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
-            }
-            MockResponse::Output(
-                describe_function::DescribeFunctionOutput::builder()
-                    .function_summary(function_summary(&name))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::describe_function).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let name = request.name().unwrap_or_default().to_owned();
+                let published = s.functions.get(&name).is_some_and(|f| {
+                    request.stage() != Some(&FunctionStage::Live) || f.live.is_some()
+                });
+                if !published {
+                    return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
+                }
+                MockResponse::Output(
+                    describe_function::DescribeFunctionOutput::builder()
+                        .function_summary(function_summary(&name))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::create_function).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let name = request.name().unwrap_or_default().to_owned();
-            if s.functions.contains_key(&name) {
-                return MockResponse::Http(xml_error(409, "FunctionAlreadyExists"));
-            }
-            let code = request.function_code().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-            if code.len() > 10_240 {
-                return MockResponse::Http(xml_error(413, "FunctionSizeLimitExceeded"));
-            }
-            s.functions.insert(name.clone(), Function { development: code, live: None, etag: 1 });
-            s.writes.push("cloudfront:CreateFunction".into());
-            MockResponse::Output(
-                create_function::CreateFunctionOutput::builder()
-                    .e_tag("F1")
-                    .function_summary(function_summary(&name))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::create_function).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let name = request.name().unwrap_or_default().to_owned();
+                if s.functions.contains_key(&name) {
+                    return MockResponse::Http(xml_error(409, "FunctionAlreadyExists"));
+                }
+                let code = request
+                    .function_code()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                if code.len() > 10_240 {
+                    return MockResponse::Http(xml_error(413, "FunctionSizeLimitExceeded"));
+                }
+                s.functions.insert(
+                    name.clone(),
+                    Function {
+                        development: code,
+                        live: None,
+                        etag: 1,
+                    },
+                );
+                s.writes.push("cloudfront:CreateFunction".into());
+                MockResponse::Output(
+                    create_function::CreateFunctionOutput::builder()
+                        .e_tag("F1")
+                        .function_summary(function_summary(&name))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::update_function).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let name = request.name().unwrap_or_default().to_owned();
-            let Some(function) = s.functions.get_mut(&name) else {
-                return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
-            };
-            if request.if_match() != Some(format!("F{}", function.etag).as_str()) {
-                return MockResponse::Http(xml_error(412, "PreconditionFailed"));
-            }
-            function.development = request.function_code().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-            function.etag += 1;
-            let etag = function.etag;
-            s.writes.push("cloudfront:UpdateFunction".into());
-            MockResponse::Output(
-                update_function::UpdateFunctionOutput::builder()
-                    .e_tag(format!("F{etag}"))
-                    .function_summary(function_summary(&name))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::update_function).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let name = request.name().unwrap_or_default().to_owned();
+                let Some(function) = s.functions.get_mut(&name) else {
+                    return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
+                };
+                if request.if_match() != Some(format!("F{}", function.etag).as_str()) {
+                    return MockResponse::Http(xml_error(412, "PreconditionFailed"));
+                }
+                function.development = request
+                    .function_code()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                function.etag += 1;
+                let etag = function.etag;
+                s.writes.push("cloudfront:UpdateFunction".into());
+                MockResponse::Output(
+                    update_function::UpdateFunctionOutput::builder()
+                        .e_tag(format!("F{etag}"))
+                        .function_summary(function_summary(&name))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::publish_function).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let name = request.name().unwrap_or_default().to_owned();
-            let Some(function) = s.functions.get_mut(&name) else {
-                return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
-            };
-            // Publishing takes the DEVELOPMENT stage's ETag.
-            if request.if_match() != Some(format!("F{}", function.etag).as_str()) {
-                return MockResponse::Http(xml_error(412, "PreconditionFailed"));
-            }
-            function.live = Some(function.development.clone());
-            s.writes.push("cloudfront:PublishFunction".into());
-            MockResponse::Output(
-                publish_function::PublishFunctionOutput::builder()
-                    .function_summary(function_summary(&name))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::publish_function).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let name = request.name().unwrap_or_default().to_owned();
+                let Some(function) = s.functions.get_mut(&name) else {
+                    return MockResponse::Http(xml_error(404, "NoSuchFunctionExists"));
+                };
+                // Publishing takes the DEVELOPMENT stage's ETag.
+                if request.if_match() != Some(format!("F{}", function.etag).as_str()) {
+                    return MockResponse::Http(xml_error(412, "PreconditionFailed"));
+                }
+                function.live = Some(function.development.clone());
+                s.writes.push("cloudfront:PublishFunction".into());
+                MockResponse::Output(
+                    publish_function::PublishFunctionOutput::builder()
+                        .function_summary(function_summary(&name))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::get_cache_policy).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let id = request.id().unwrap_or_default();
-            let Some(policy) = s.policies.get(id) else {
-                return MockResponse::Http(xml_error(404, "NoSuchCachePolicy"));
-            };
-            MockResponse::Output(
-                get_cache_policy::GetCachePolicyOutput::builder()
-                    .e_tag(format!("P{}", policy.etag))
-                    .cache_policy(cache_policy(id, &policy.config))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::get_cache_policy).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let id = request.id().unwrap_or_default();
+                let Some(policy) = s.policies.get(id) else {
+                    return MockResponse::Http(xml_error(404, "NoSuchCachePolicy"));
+                };
+                MockResponse::Output(
+                    get_cache_policy::GetCachePolicyOutput::builder()
+                        .e_tag(format!("P{}", policy.etag))
+                        .cache_policy(cache_policy(id, &policy.config))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::list_cache_policies).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let managed = request.r#type() == Some(&CachePolicyType::Managed);
-            // One policy per page, to exercise the paging.
-            let matching: Vec<(&String, &Policy)> = s
-                .policies
-                .iter()
-                .filter(|(_, p)| p.managed == managed)
-                .collect();
-            let start: usize = request.marker().and_then(|m| m.parse().ok()).unwrap_or(0);
-            let items: Vec<CachePolicySummary> = matching
-                .iter()
-                .skip(start)
-                .take(1)
-                .map(|(id, p)| {
-                    CachePolicySummary::builder()
-                        .r#type(if p.managed { CachePolicyType::Managed } else { CachePolicyType::Custom })
-                        .cache_policy(cache_policy(id, &p.config))
-                        .build()
-                        .unwrap()
-                })
-                .collect();
-            let next = (start + 1 < matching.len()).then(|| (start + 1).to_string());
-            MockResponse::Output(
-                list_cache_policies::ListCachePoliciesOutput::builder()
-                    .cache_policy_list(
-                        CachePolicyList::builder()
-                            .max_items(1)
-                            .quantity(items.len() as i32)
-                            .set_items(Some(items))
-                            .set_next_marker(next)
+        rules.push(
+            mock!(cloudfront::Client::list_cache_policies).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let managed = request.r#type() == Some(&CachePolicyType::Managed);
+                // One policy per page, to exercise the paging.
+                let matching: Vec<(&String, &Policy)> = s
+                    .policies
+                    .iter()
+                    .filter(|(_, p)| p.managed == managed)
+                    .collect();
+                let start: usize = request.marker().and_then(|m| m.parse().ok()).unwrap_or(0);
+                let items: Vec<CachePolicySummary> = matching
+                    .iter()
+                    .skip(start)
+                    .take(1)
+                    .map(|(id, p)| {
+                        CachePolicySummary::builder()
+                            .r#type(if p.managed {
+                                CachePolicyType::Managed
+                            } else {
+                                CachePolicyType::Custom
+                            })
+                            .cache_policy(cache_policy(id, &p.config))
                             .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-        }));
+                            .unwrap()
+                    })
+                    .collect();
+                let next = (start + 1 < matching.len()).then(|| (start + 1).to_string());
+                MockResponse::Output(
+                    list_cache_policies::ListCachePoliciesOutput::builder()
+                        .cache_policy_list(
+                            CachePolicyList::builder()
+                                .max_items(1)
+                                .quantity(items.len() as i32)
+                                .set_items(Some(items))
+                                .set_next_marker(next)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::create_cache_policy).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let config = request.cache_policy_config().cloned().expect("a policy config is sent");
-            if s.policies.values().any(|p| p.config.name == config.name) {
-                return MockResponse::Http(xml_error(409, "CachePolicyAlreadyExists"));
-            }
-            if header_count(&config) > s.header_quota {
-                return MockResponse::Http(xml_error(400, "TooManyHeadersInCachePolicy"));
-            }
-            let id = format!("clone-{}", s.policies.len() + 1);
-            s.policies.insert(id.clone(), Policy { config: config.clone(), etag: 1, managed: false });
-            s.writes.push("cloudfront:CreateCachePolicy".into());
-            MockResponse::Output(
-                create_cache_policy::CreateCachePolicyOutput::builder()
-                    .e_tag("P1")
-                    .cache_policy(cache_policy(&id, &config))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::create_cache_policy).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let config = request
+                    .cache_policy_config()
+                    .cloned()
+                    .expect("a policy config is sent");
+                if s.policies.values().any(|p| p.config.name == config.name) {
+                    return MockResponse::Http(xml_error(409, "CachePolicyAlreadyExists"));
+                }
+                if header_count(&config) > s.header_quota {
+                    return MockResponse::Http(xml_error(400, "TooManyHeadersInCachePolicy"));
+                }
+                let id = format!("clone-{}", s.policies.len() + 1);
+                s.policies.insert(
+                    id.clone(),
+                    Policy {
+                        config: config.clone(),
+                        etag: 1,
+                        managed: false,
+                    },
+                );
+                s.writes.push("cloudfront:CreateCachePolicy".into());
+                MockResponse::Output(
+                    create_cache_policy::CreateCachePolicyOutput::builder()
+                        .e_tag("P1")
+                        .cache_policy(cache_policy(&id, &config))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::update_cache_policy).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let quota = s.header_quota;
-            let id = request.id().unwrap_or_default().to_owned();
-            let Some(policy) = s.policies.get_mut(&id) else {
-                return MockResponse::Http(xml_error(404, "NoSuchCachePolicy"));
-            };
-            if policy.managed {
-                return MockResponse::Http(xml_error(400, "IllegalUpdate"));
-            }
-            if request.if_match() != Some(format!("P{}", policy.etag).as_str()) {
-                return MockResponse::Http(xml_error(412, "PreconditionFailed"));
-            }
-            let config = request.cache_policy_config().cloned().expect("a policy config is sent");
-            if header_count(&config) > quota {
-                return MockResponse::Http(xml_error(400, "TooManyHeadersInCachePolicy"));
-            }
-            policy.config = config.clone();
-            policy.etag += 1;
-            s.writes.push("cloudfront:UpdateCachePolicy".into());
-            MockResponse::Output(
-                update_cache_policy::UpdateCachePolicyOutput::builder()
-                    .cache_policy(cache_policy(&id, &config))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::update_cache_policy).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let quota = s.header_quota;
+                let id = request.id().unwrap_or_default().to_owned();
+                let Some(policy) = s.policies.get_mut(&id) else {
+                    return MockResponse::Http(xml_error(404, "NoSuchCachePolicy"));
+                };
+                if policy.managed {
+                    return MockResponse::Http(xml_error(400, "IllegalUpdate"));
+                }
+                if request.if_match() != Some(format!("P{}", policy.etag).as_str()) {
+                    return MockResponse::Http(xml_error(412, "PreconditionFailed"));
+                }
+                let config = request
+                    .cache_policy_config()
+                    .cloned()
+                    .expect("a policy config is sent");
+                if header_count(&config) > quota {
+                    return MockResponse::Http(xml_error(400, "TooManyHeadersInCachePolicy"));
+                }
+                policy.config = config.clone();
+                policy.etag += 1;
+                s.writes.push("cloudfront:UpdateCachePolicy".into());
+                MockResponse::Output(
+                    update_cache_policy::UpdateCachePolicyOutput::builder()
+                        .cache_policy(cache_policy(&id, &config))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(cloudfront::Client::list_distributions).then_compute_response(move |_| {
-            let s = state.lock().unwrap();
-            MockResponse::Output(
-                list_distributions::ListDistributionsOutput::builder()
-                    .distribution_list(
-                        cloudfront::types::DistributionList::builder()
-                            .marker("")
-                            .max_items(100)
-                            .is_truncated(false)
-                            .quantity(1)
-                            .items(summary(&s.config))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(cloudfront::Client::list_distributions).then_compute_response(move |_| {
+                let s = state.lock().unwrap();
+                MockResponse::Output(
+                    list_distributions::ListDistributionsOutput::builder()
+                        .distribution_list(
+                            cloudfront::types::DistributionList::builder()
+                                .marker("")
+                                .max_items(100)
+                                .is_truncated(false)
+                                .quantity(1)
+                                .items(summary(&s.distribution_id, &s.config))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+            }),
+        );
         rules
     }
 
@@ -562,71 +653,95 @@ impl Customer {
         let mut rules = Vec::new();
 
         let state = self.state.clone();
-        rules.push(mock!(iam::Client::get_role).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let name = request.role_name().unwrap_or_default();
-            match s.roles.get(name) {
-                Some(trust) => MockResponse::Output(
-                    get_role::GetRoleOutput::builder().role(role(name, trust)).build(),
-                ),
-                None => MockResponse::Http(super::mocks::sts_error(404, "NoSuchEntity")),
-            }
-        }));
+        rules.push(
+            mock!(iam::Client::get_role).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let name = request.role_name().unwrap_or_default();
+                match s.roles.get(name) {
+                    Some(trust) => MockResponse::Output(
+                        get_role::GetRoleOutput::builder()
+                            .role(role(name, trust))
+                            .build(),
+                    ),
+                    None => MockResponse::Http(super::mocks::sts_error(404, "NoSuchEntity")),
+                }
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(iam::Client::create_role).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let name = request.role_name().unwrap_or_default().to_owned();
-            if s.roles.contains_key(&name) {
-                return MockResponse::Http(super::mocks::sts_error(409, "EntityAlreadyExists"));
-            }
-            let trust = request.assume_role_policy_document().unwrap_or_default().to_owned();
-            s.roles.insert(name.clone(), trust.clone());
-            s.writes.push("iam:CreateRole".into());
-            MockResponse::Output(create_role::CreateRoleOutput::builder().role(role(&name, &trust)).build())
-        }));
+        rules.push(
+            mock!(iam::Client::create_role).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let name = request.role_name().unwrap_or_default().to_owned();
+                if s.roles.contains_key(&name) {
+                    return MockResponse::Http(super::mocks::sts_error(409, "EntityAlreadyExists"));
+                }
+                let trust = request
+                    .assume_role_policy_document()
+                    .unwrap_or_default()
+                    .to_owned();
+                s.roles.insert(name.clone(), trust.clone());
+                s.writes.push("iam:CreateRole".into());
+                MockResponse::Output(
+                    create_role::CreateRoleOutput::builder()
+                        .role(role(&name, &trust))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(iam::Client::update_assume_role_policy).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let name = request.role_name().unwrap_or_default().to_owned();
-            let document = request.policy_document().unwrap_or_default().to_owned();
-            s.roles.insert(name, document);
-            s.writes.push("iam:UpdateAssumeRolePolicy".into());
-            MockResponse::Output(update_assume_role_policy::UpdateAssumeRolePolicyOutput::builder().build())
-        }));
+        rules.push(
+            mock!(iam::Client::update_assume_role_policy).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let name = request.role_name().unwrap_or_default().to_owned();
+                let document = request.policy_document().unwrap_or_default().to_owned();
+                s.roles.insert(name, document);
+                s.writes.push("iam:UpdateAssumeRolePolicy".into());
+                MockResponse::Output(
+                    update_assume_role_policy::UpdateAssumeRolePolicyOutput::builder().build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(iam::Client::get_role_policy).then_compute_response(move |request| {
-            let s = state.lock().unwrap();
-            let key = (
-                request.role_name().unwrap_or_default().to_owned(),
-                request.policy_name().unwrap_or_default().to_owned(),
-            );
-            match s.role_policies.get(&key) {
-                Some(document) => MockResponse::Output(
-                    get_role_policy::GetRolePolicyOutput::builder()
-                        .role_name(&key.0)
-                        .policy_name(&key.1)
-                        .policy_document(url_encoded(document))
-                        .build()
-                        .unwrap(),
-                ),
-                None => MockResponse::Http(super::mocks::sts_error(404, "NoSuchEntity")),
-            }
-        }));
+        rules.push(
+            mock!(iam::Client::get_role_policy).then_compute_response(move |request| {
+                let s = state.lock().unwrap();
+                let key = (
+                    request.role_name().unwrap_or_default().to_owned(),
+                    request.policy_name().unwrap_or_default().to_owned(),
+                );
+                match s.role_policies.get(&key) {
+                    Some(document) => MockResponse::Output(
+                        get_role_policy::GetRolePolicyOutput::builder()
+                            .role_name(&key.0)
+                            .policy_name(&key.1)
+                            .policy_document(url_encoded(document))
+                            .build()
+                            .unwrap(),
+                    ),
+                    None => MockResponse::Http(super::mocks::sts_error(404, "NoSuchEntity")),
+                }
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(iam::Client::put_role_policy).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let key = (
-                request.role_name().unwrap_or_default().to_owned(),
-                request.policy_name().unwrap_or_default().to_owned(),
-            );
-            s.role_policies.insert(key, request.policy_document().unwrap_or_default().to_owned());
-            s.writes.push("iam:PutRolePolicy".into());
-            MockResponse::Output(put_role_policy::PutRolePolicyOutput::builder().build())
-        }));
+        rules.push(
+            mock!(iam::Client::put_role_policy).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let key = (
+                    request.role_name().unwrap_or_default().to_owned(),
+                    request.policy_name().unwrap_or_default().to_owned(),
+                );
+                s.role_policies.insert(
+                    key,
+                    request.policy_document().unwrap_or_default().to_owned(),
+                );
+                s.writes.push("iam:PutRolePolicy".into());
+                MockResponse::Output(put_role_policy::PutRolePolicyOutput::builder().build())
+            }),
+        );
         rules
     }
 
@@ -635,157 +750,210 @@ impl Customer {
         let mut rules = Vec::new();
 
         let state = self.state.clone();
-        rules.push(mock!(lambda::Client::get_function_configuration).then_compute_response(move |_| {
-            let mut s = state.lock().unwrap();
-            let Some(function) = s.lambda.as_mut() else {
-                return MockResponse::Http(lambda_error(404, "ResourceNotFoundException", RAW_AWS_TEXT));
-            };
-            let state = if function.pending_reads > 0 {
-                function.pending_reads -= 1;
-                lambda::types::State::Pending
-            } else {
-                lambda::types::State::Active
-            };
-            let update = if function.updating_reads > 0 {
-                function.updating_reads -= 1;
-                lambda::types::LastUpdateStatus::InProgress
-            } else {
-                lambda::types::LastUpdateStatus::Successful
-            };
-            let mut output = get_function_configuration::GetFunctionConfigurationOutput::builder()
-                .function_name("edgeoptimize-origin-adobe-E2EXAMPLE1ABCD")
-                .role(&function.role)
-                .runtime(lambda::types::Runtime::from(function.runtime.as_str()))
-                .handler(&function.handler)
-                .timeout(function.timeout)
-                .memory_size(function.memory)
-                .code_sha256(&function.code_sha256)
-                .state(state)
-                .last_update_status(update);
-            if !function.environment.is_empty() {
-                output = output.environment(
-                    lambda::types::EnvironmentResponse::builder()
-                        .set_variables(Some(function.environment.clone().into_iter().collect()))
-                        .build(),
+        rules.push(
+            mock!(lambda::Client::get_function_configuration).then_compute_response(move |_| {
+                let mut s = state.lock().unwrap();
+                let name = format!("edgeoptimize-origin-adobe-{}", s.distribution_id);
+                let Some(function) = s.lambda.as_mut() else {
+                    return MockResponse::Http(lambda_error(
+                        404,
+                        "ResourceNotFoundException",
+                        RAW_AWS_TEXT,
+                    ));
+                };
+                let state = if function.pending_reads > 0 {
+                    function.pending_reads -= 1;
+                    lambda::types::State::Pending
+                } else {
+                    lambda::types::State::Active
+                };
+                let update = if function.updating_reads > 0 {
+                    function.updating_reads -= 1;
+                    lambda::types::LastUpdateStatus::InProgress
+                } else {
+                    lambda::types::LastUpdateStatus::Successful
+                };
+                let mut output =
+                    get_function_configuration::GetFunctionConfigurationOutput::builder()
+                        .function_name(name)
+                        .role(&function.role)
+                        .runtime(lambda::types::Runtime::from(function.runtime.as_str()))
+                        .handler(&function.handler)
+                        .timeout(function.timeout)
+                        .memory_size(function.memory)
+                        .code_sha256(&function.code_sha256)
+                        .state(state)
+                        .last_update_status(update);
+                if !function.environment.is_empty() {
+                    output = output.environment(
+                        lambda::types::EnvironmentResponse::builder()
+                            .set_variables(Some(function.environment.clone().into_iter().collect()))
+                            .build(),
+                    );
+                }
+                MockResponse::Output(output.build())
+            }),
+        );
+
+        let state = self.state.clone();
+        rules.push(
+            mock!(lambda::Client::create_function).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                assert!(
+                    request.environment().is_none(),
+                    "a Lambda@Edge function has no environment"
                 );
-            }
-            MockResponse::Output(output.build())
-        }));
+                if s.lambda.is_some() {
+                    return MockResponse::Http(lambda_error(
+                        409,
+                        "ResourceConflictException",
+                        RAW_AWS_TEXT,
+                    ));
+                }
+                if s.iam_propagation_refusals > 0 {
+                    s.iam_propagation_refusals -= 1;
+                    return MockResponse::Http(lambda_error(
+                        400,
+                        "InvalidParameterValueException",
+                        "The role defined for the function cannot be assumed by Lambda.",
+                    ));
+                }
+                let zip = request
+                    .code()
+                    .and_then(|c| c.zip_file())
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                s.lambda = Some(LambdaFunction {
+                    role: request.role().unwrap_or_default().to_owned(),
+                    runtime: request
+                        .runtime()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                    handler: request.handler().unwrap_or_default().to_owned(),
+                    timeout: request.timeout().unwrap_or(3),
+                    memory: request.memory_size().unwrap_or(128),
+                    code_sha256: code_sha256(&zip),
+                    pending_reads: s.provision_reads,
+                    updating_reads: 0,
+                    versions: Vec::new(),
+                    environment: BTreeMap::new(),
+                });
+                s.writes.push("lambda:CreateFunction".into());
+                MockResponse::Output(
+                    create_function::CreateFunctionOutput::builder()
+                        .state(lambda::types::State::Pending)
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(lambda::Client::create_function).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            assert!(request.environment().is_none(), "a Lambda@Edge function has no environment");
-            if s.lambda.is_some() {
-                return MockResponse::Http(lambda_error(409, "ResourceConflictException", RAW_AWS_TEXT));
-            }
-            if s.iam_propagation_refusals > 0 {
-                s.iam_propagation_refusals -= 1;
-                return MockResponse::Http(lambda_error(
-                    400,
-                    "InvalidParameterValueException",
-                    "The role defined for the function cannot be assumed by Lambda.",
-                ));
-            }
-            let zip = request
-                .code()
-                .and_then(|c| c.zip_file())
-                .map(|b| b.as_ref().to_vec())
-                .unwrap_or_default();
-            s.lambda = Some(LambdaFunction {
-                role: request.role().unwrap_or_default().to_owned(),
-                runtime: request.runtime().map(|r| r.as_str().to_owned()).unwrap_or_default(),
-                handler: request.handler().unwrap_or_default().to_owned(),
-                timeout: request.timeout().unwrap_or(3),
-                memory: request.memory_size().unwrap_or(128),
-                code_sha256: code_sha256(&zip),
-                pending_reads: s.provision_reads,
-                updating_reads: 0,
-                versions: Vec::new(),
-                environment: BTreeMap::new(),
-            });
-            s.writes.push("lambda:CreateFunction".into());
-            MockResponse::Output(
-                create_function::CreateFunctionOutput::builder()
-                    .state(lambda::types::State::Pending)
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(lambda::Client::update_function_code).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let reads = s.provision_reads;
+                let function = s.lambda.as_mut().expect("the function exists");
+                let zip = request
+                    .zip_file()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                function.code_sha256 = code_sha256(&zip);
+                function.updating_reads = reads;
+                s.writes.push("lambda:UpdateFunctionCode".into());
+                MockResponse::Output(
+                    update_function_code::UpdateFunctionCodeOutput::builder().build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(lambda::Client::update_function_code).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let reads = s.provision_reads;
-            let function = s.lambda.as_mut().expect("the function exists");
-            let zip = request.zip_file().map(|b| b.as_ref().to_vec()).unwrap_or_default();
-            function.code_sha256 = code_sha256(&zip);
-            function.updating_reads = reads;
-            s.writes.push("lambda:UpdateFunctionCode".into());
-            MockResponse::Output(update_function_code::UpdateFunctionCodeOutput::builder().build())
-        }));
+        rules.push(
+            mock!(lambda::Client::update_function_configuration).then_compute_response(
+                move |request| {
+                    let mut s = state.lock().unwrap();
+                    let reads = s.provision_reads;
+                    let function = s.lambda.as_mut().expect("the function exists");
+                    function.role = request.role().unwrap_or_default().to_owned();
+                    function.runtime = request
+                        .runtime()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default();
+                    function.handler = request.handler().unwrap_or_default().to_owned();
+                    function.timeout = request.timeout().unwrap_or(3);
+                    function.memory = request.memory_size().unwrap_or(128);
+                    function.environment = request
+                        .environment()
+                        .and_then(|e| e.variables())
+                        .map(|v| v.clone().into_iter().collect())
+                        .unwrap_or_default();
+                    function.updating_reads = reads;
+                    s.writes.push("lambda:UpdateFunctionConfiguration".into());
+                    MockResponse::Output(
+                        update_function_configuration::UpdateFunctionConfigurationOutput::builder()
+                            .build(),
+                    )
+                },
+            ),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(lambda::Client::update_function_configuration).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let reads = s.provision_reads;
-            let function = s.lambda.as_mut().expect("the function exists");
-            function.role = request.role().unwrap_or_default().to_owned();
-            function.runtime = request.runtime().map(|r| r.as_str().to_owned()).unwrap_or_default();
-            function.handler = request.handler().unwrap_or_default().to_owned();
-            function.timeout = request.timeout().unwrap_or(3);
-            function.memory = request.memory_size().unwrap_or(128);
-            function.environment = request
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.clone().into_iter().collect())
-                .unwrap_or_default();
-            function.updating_reads = reads;
-            s.writes.push("lambda:UpdateFunctionConfiguration".into());
-            MockResponse::Output(update_function_configuration::UpdateFunctionConfigurationOutput::builder().build())
-        }));
+        rules.push(
+            mock!(lambda::Client::list_versions_by_function).then_compute_response(move |_| {
+                let s = state.lock().unwrap();
+                let id = s.distribution_id.clone();
+                let Some(function) = &s.lambda else {
+                    return MockResponse::Http(lambda_error(
+                        404,
+                        "ResourceNotFoundException",
+                        RAW_AWS_TEXT,
+                    ));
+                };
+                let mut versions = vec![lambda::types::FunctionConfiguration::builder()
+                    .version("$LATEST")
+                    .function_arn(lambda_arn_of(&id, None))
+                    .code_sha256(&function.code_sha256)
+                    .build()];
+                versions.extend(function.versions.iter().map(|(n, sha)| {
+                    lambda::types::FunctionConfiguration::builder()
+                        .version(n.to_string())
+                        .function_arn(lambda_arn_of(&id, Some(*n)))
+                        .code_sha256(sha)
+                        .build()
+                }));
+                MockResponse::Output(
+                    list_versions_by_function::ListVersionsByFunctionOutput::builder()
+                        .set_versions(Some(versions))
+                        .build(),
+                )
+            }),
+        );
 
         let state = self.state.clone();
-        rules.push(mock!(lambda::Client::list_versions_by_function).then_compute_response(move |_| {
-            let s = state.lock().unwrap();
-            let Some(function) = &s.lambda else {
-                return MockResponse::Http(lambda_error(404, "ResourceNotFoundException", RAW_AWS_TEXT));
-            };
-            let mut versions = vec![lambda::types::FunctionConfiguration::builder()
-                .version("$LATEST")
-                .function_arn(lambda_arn(None))
-                .code_sha256(&function.code_sha256)
-                .build()];
-            versions.extend(function.versions.iter().map(|(n, sha)| {
-                lambda::types::FunctionConfiguration::builder()
-                    .version(n.to_string())
-                    .function_arn(lambda_arn(Some(*n)))
-                    .code_sha256(sha)
-                    .build()
-            }));
-            MockResponse::Output(
-                list_versions_by_function::ListVersionsByFunctionOutput::builder()
-                    .set_versions(Some(versions))
-                    .build(),
-            )
-        }));
-
-        let state = self.state.clone();
-        rules.push(mock!(lambda::Client::publish_version).then_compute_response(move |request| {
-            let mut s = state.lock().unwrap();
-            let function = s.lambda.as_mut().expect("the function exists");
-            if request.code_sha256() != Some(function.code_sha256.as_str()) {
-                return MockResponse::Http(lambda_error(412, "PreconditionFailedException", RAW_AWS_TEXT));
-            }
-            let number = function.versions.len() as u64 + 1;
-            function.versions.push((number, function.code_sha256.clone()));
-            s.writes.push("lambda:PublishVersion".into());
-            MockResponse::Output(
-                publish_version::PublishVersionOutput::builder()
-                    .version(number.to_string())
-                    .function_arn(lambda_arn(Some(number)))
-                    .build(),
-            )
-        }));
+        rules.push(
+            mock!(lambda::Client::publish_version).then_compute_response(move |request| {
+                let mut s = state.lock().unwrap();
+                let id = s.distribution_id.clone();
+                let function = s.lambda.as_mut().expect("the function exists");
+                if request.code_sha256() != Some(function.code_sha256.as_str()) {
+                    return MockResponse::Http(lambda_error(
+                        412,
+                        "PreconditionFailedException",
+                        RAW_AWS_TEXT,
+                    ));
+                }
+                let number = function.versions.len() as u64 + 1;
+                function
+                    .versions
+                    .push((number, function.code_sha256.clone()));
+                s.writes.push("lambda:PublishVersion".into());
+                MockResponse::Output(
+                    publish_version::PublishVersionOutput::builder()
+                        .version(number.to_string())
+                        .function_arn(lambda_arn_of(&id, Some(number)))
+                        .build(),
+                )
+            }),
+        );
         rules
     }
 }
@@ -798,7 +966,13 @@ fn interceptor(rules: Vec<Rule>) -> MockResponseInterceptor {
 }
 
 pub fn lambda_arn(version: Option<u64>) -> String {
-    let base = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:edgeoptimize-origin-adobe-{DISTRIBUTION}");
+    lambda_arn_of(DISTRIBUTION, version)
+}
+
+pub fn lambda_arn_of(distribution_id: &str, version: Option<u64>) -> String {
+    let base = format!(
+        "arn:aws:lambda:us-east-1:{ACCOUNT}:function:edgeoptimize-origin-adobe-{distribution_id}"
+    );
     match version {
         Some(n) => format!("{base}:{n}"),
         None => base,
@@ -864,10 +1038,10 @@ fn function_summary(name: &str) -> FunctionSummary {
         .unwrap()
 }
 
-fn distribution(config: &DistributionConfig, status: &str) -> Distribution {
+fn distribution(id: &str, config: &DistributionConfig, status: &str) -> Distribution {
     Distribution::builder()
-        .id(DISTRIBUTION)
-        .arn(format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION}"))
+        .id(id)
+        .arn(format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{id}"))
         .status(status)
         .last_modified_time(aws_smithy_types::DateTime::from_secs(0))
         .in_progress_invalidation_batches(0)
@@ -877,10 +1051,10 @@ fn distribution(config: &DistributionConfig, status: &str) -> Distribution {
         .unwrap()
 }
 
-fn summary(config: &DistributionConfig) -> cloudfront::types::DistributionSummary {
+fn summary(id: &str, config: &DistributionConfig) -> cloudfront::types::DistributionSummary {
     cloudfront::types::DistributionSummary::builder()
-        .id(DISTRIBUTION)
-        .arn(format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION}"))
+        .id(id)
+        .arn(format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{id}"))
         .status("Deployed")
         .last_modified_time(aws_smithy_types::DateTime::from_secs(0))
         .domain_name("d111111abcdef8.cloudfront.net")

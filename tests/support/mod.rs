@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod capture;
-pub mod mocks;
-pub mod stack;
 pub mod customer;
+pub mod mocks;
 pub mod routing;
+pub mod stack;

@@ -93,7 +93,13 @@ pub fn context<'a>(
 ) -> Routing<'a> {
     let templates = customer.templates();
     let region = "us-east-1";
-    let credentials = cloudfront::config::Credentials::new("ASIATEST", "secret", Some("token".into()), None, "test");
+    let credentials = cloudfront::config::Credentials::new(
+        "ASIATEST",
+        "secret",
+        Some("token".into()),
+        None,
+        "test",
+    );
     Routing {
         cloudfront: cloudfront::Client::from_conf(
             templates
@@ -120,7 +126,9 @@ pub fn context<'a>(
         params,
         names: RoutingNames::new(&params.distribution_id),
         edge_domain: EDGE_DOMAIN,
-        api_key: Some(cdn_onboard::routing::api_key::ApiKey::new(super::customer::API_KEY)),
+        api_key: Some(cdn_onboard::routing::api_key::ApiKey::new(
+            super::customer::API_KEY,
+        )),
         prober,
         deadline: Instant::now() + Duration::from_secs(60),
         mode,

@@ -153,6 +153,57 @@ impl Stack {
         consumer
     }
 
+    /// A consumer whose customer-account CloudFront, IAM and Lambda calls, and whose site
+    /// configuration, are `customer`'s mocks, probing with `prober`; records, queue and STS are
+    /// the stack's. Waits are checked again at once, so continuations arrive without delay.
+    pub async fn consumer_with_customer(
+        &self,
+        customer: &super::customer::Customer,
+        prober: std::sync::Arc<dyn cdn_onboard::routing::verify::Prober>,
+    ) -> Consumer {
+        let mut config = self.config();
+        config.wait_delay_secs = 0;
+        config.busy_delay_secs = 0;
+        let mut consumer = self.consumer_with(config).await;
+        consumer.connector = Connector::new(
+            aws_sdk_sts::Client::new(&self.sdk),
+            customer.templates(),
+            consumer.config.connector_role_name.clone(),
+        );
+        consumer.site_configs = customer.site_configs();
+        consumer.prober = prober;
+        consumer
+    }
+
+    /// Messages waiting on the consumer's queue, as the event source mapping hands them over;
+    /// each is deleted as it is taken.
+    pub async fn take_messages(&self, consumer: &Consumer) -> Vec<SqsMessage> {
+        let sqs = &consumer.queue.client;
+        let output = sqs
+            .receive_message()
+            .queue_url(&consumer.queue.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive from the test queue");
+        let messages = output.messages.unwrap_or_default();
+        for message in &messages {
+            sqs.delete_message()
+                .queue_url(&consumer.queue.url)
+                .set_receipt_handle(message.receipt_handle.clone())
+                .send()
+                .await
+                .expect("delete a taken message");
+        }
+        messages
+            .iter()
+            .map(cdn_onboard::worker::to_event_record)
+            .collect()
+    }
+
     /// Credentials acting as an account's own administrator (from accounts.json).
     pub async fn sdk_of_account(&self, account_id: &str) -> SdkConfig {
         let path = PathBuf::from(self.var("CDN_ONBOARD_LOCAL_ACCOUNTS_FILE"));

@@ -1,0 +1,435 @@
+//! Routing commands through the whole consumer: records, leases and continuations on the local
+//! stack (moto's DynamoDB and SQS, its STS with the trust check), the customer's CloudFront, IAM
+//! and Lambda answered by the stateful mocks of `support::customer` (what moto lacks).
+
+mod support;
+
+use std::sync::Arc;
+
+use cdn_onboard::consumer::Consumer;
+use serde_json::{json, Value};
+use support::capture::Captured;
+use support::customer::{Customer, API_KEY};
+use support::routing::CannedProber;
+use support::stack::*;
+
+fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) -> Value {
+    json!({
+        "schemaVersion": 1,
+        "commandId": command_id,
+        "type": "deploy-step",
+        "siteId": stack.var("DEMO_SITE_ID"),
+        "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
+        "accountId": stack.var("DEMO_ACCOUNT_ID"),
+        "params": {
+            "distributionId": distribution,
+            "step": step,
+            "siteBaseUrl": "https://www.example.com",
+        },
+    })
+}
+
+/// Handles `body`, then every continuation it puts on the queue, until none comes. Returns the
+/// number of messages handled.
+async fn run_to_end(stack: &Stack, consumer: &Consumer, body: &Value) -> usize {
+    let mut pending = vec![sqs_message(&unique_command(), &body.to_string(), 1)];
+    let mut handled = 0;
+    while !pending.is_empty() {
+        handled += pending.len();
+        assert!(handled < 40, "the command never settled");
+        let response = consumer.handle(event(pending), deadline()).await;
+        assert!(failed_ids(&response).is_empty(), "no message is retried");
+        pending = stack.take_messages(consumer).await;
+    }
+    handled
+}
+
+fn step_statuses(record: &Value) -> Vec<(String, String)> {
+    record["steps"]
+        .as_array()
+        .expect("a steps list")
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn step_all_deploys_through_its_waits_and_a_second_run_writes_nothing() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+
+    let first = unique_command();
+    let messages = run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &first, &distribution, "all"),
+    )
+    .await;
+    assert!(
+        messages > 3,
+        "the waits became continuations ({messages} messages)"
+    );
+
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &first).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "deployed");
+    assert!(
+        record.get("wait").is_none(),
+        "a finished command waits for nothing"
+    );
+    assert!(
+        step_statuses(&record)
+            .iter()
+            .all(|(_, status)| status == "done"),
+        "{record}"
+    );
+    assert_eq!(record["result"]["routingDeployed"], true);
+    assert_eq!(record["result"]["verified"], true);
+    let writes = customer.writes();
+    for write in [
+        "cloudfront:UpdateDistribution",
+        "cloudfront:CreateFunction",
+        "cloudfront:PublishFunction",
+        "iam:CreateRole",
+        "lambda:CreateFunction",
+        "lambda:PublishVersion",
+    ] {
+        assert!(writes.iter().any(|w| w == write), "{write} in {writes:?}");
+    }
+
+    let target = cdn_onboard::cli::status::target(
+        &stack.table(),
+        stack.var("DEMO_ACCOUNT_ID"),
+        &distribution,
+    )
+    .await
+    .unwrap();
+    let routing = target
+        .iter()
+        .find(|t| t["sk"] == "ROUTING")
+        .expect("a routing target record");
+    assert_eq!(routing["desiredState"], "deployed");
+    assert!(
+        routing["lambdaVersionArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":1"),
+        "{routing}"
+    );
+    assert!(
+        routing["gsi1pk"].as_str().unwrap().starts_with("TARGETS#"),
+        "in the rescan index"
+    );
+
+    customer.clear_writes();
+    let second = unique_command();
+    let messages = run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &second, &distribution, "all"),
+    )
+    .await;
+    assert_eq!(messages, 1, "nothing to wait for");
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &second).await;
+    assert_eq!(record["outcome"], "already-deployed", "{record}");
+    assert!(
+        customer.writes().is_empty(),
+        "the second run wrote {:?}",
+        customer.writes()
+    );
+}
+
+#[tokio::test]
+async fn lambda_provisioning_waits_in_the_record_then_finishes() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    customer.state().iam_propagation_refusals = 0;
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    let command_id = unique_command();
+    let body = deploy_body(&stack, &command_id, &distribution, "lambda");
+
+    consumer
+        .handle(
+            event(vec![sqs_message("m-1", &body.to_string(), 1)]),
+            deadline(),
+        )
+        .await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "waiting", "{record}");
+    assert_eq!(record["wait"]["step"], "lambda");
+    assert_eq!(record["steps"][0]["status"], "in_progress");
+    assert!(
+        record["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("propagate"),
+        "{record}"
+    );
+    let continuation = stack.take_messages(&consumer).await;
+    assert_eq!(continuation.len(), 1, "exactly one continuation");
+    assert_eq!(
+        continuation[0].body.as_deref(),
+        Some(body.to_string().as_str()),
+        "the command as sent"
+    );
+
+    // A stale copy of the first message changes nothing while the command waits.
+    consumer
+        .handle(
+            event(vec![sqs_message("m-dup", &body.to_string(), 1)]),
+            deadline(),
+        )
+        .await;
+    let unchanged = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(
+        unchanged["version"], record["version"],
+        "the stale copy was dropped"
+    );
+    assert!(stack.take_messages(&consumer).await.is_empty());
+
+    let mut pending = continuation;
+    for _ in 0..10 {
+        if pending.is_empty() {
+            break;
+        }
+        consumer.handle(event(pending), deadline()).await;
+        pending = stack.take_messages(&consumer).await;
+    }
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "created");
+    assert!(record["attempts"].as_u64().unwrap() >= 3, "{record}");
+    assert_eq!(customer.state().lambda.as_ref().unwrap().versions.len(), 1);
+}
+
+#[tokio::test]
+async fn a_distribution_stuck_in_progress_past_its_deadline_times_out() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    customer.state().deploying_reads = u32::MAX;
+    let mut consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    consumer.config.wait_timeout = std::time::Duration::from_secs(2);
+    let command_id = unique_command();
+    let body = deploy_body(&stack, &command_id, &distribution, "propagation");
+
+    let mut pending = vec![sqs_message("m-1", &body.to_string(), 1)];
+    let started = std::time::Instant::now();
+    while !pending.is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "never timed out");
+        consumer.handle(event(pending), deadline()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        pending = stack.take_messages(&consumer).await;
+    }
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["error"]["code"], "TIMED_OUT");
+    assert_eq!(record["error"]["retryable"], false);
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("InProgress"),
+        "{record}"
+    );
+    assert_eq!(record["steps"][0]["status"], "error");
+}
+
+#[tokio::test]
+async fn the_api_key_reaches_no_record_and_no_log_line() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber("cdn_onboard=trace,warn"));
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    let deploy = unique_command();
+    run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &deploy, &distribution, "all"),
+    )
+    .await;
+    let mut plan = deploy_body(&stack, &unique_command(), &distribution, "all");
+    plan["type"] = json!("plan-deploy");
+    plan["params"].as_object_mut().unwrap().remove("step");
+    let plan_id = plan["commandId"].as_str().unwrap().to_owned();
+    run_to_end(&stack, &consumer, &plan).await;
+
+    let origin_has_key = customer
+        .state()
+        .config
+        .origins
+        .iter()
+        .flat_map(|o| o.items.iter())
+        .flat_map(|o| {
+            o.custom_headers
+                .iter()
+                .flat_map(|h| h.items.iter().flatten())
+        })
+        .any(|h| h.header_value == API_KEY);
+    assert!(origin_has_key, "the key did reach the origin header");
+    for command_id in [&deploy, &plan_id] {
+        let record = stack.record(stack.var("DEMO_SITE_ID"), command_id).await;
+        assert_eq!(record["status"], "succeeded", "{record}");
+        assert!(!record.to_string().contains(API_KEY), "{record}");
+    }
+    let target = cdn_onboard::cli::status::target(
+        &stack.table(),
+        stack.var("DEMO_ACCOUNT_ID"),
+        &distribution,
+    )
+    .await
+    .unwrap();
+    assert!(!serde_json::to_string(&target).unwrap().contains(API_KEY));
+    let lines = captured.text();
+    assert!(lines.contains("command succeeded"), "logs were captured");
+    assert!(!lines.contains(API_KEY), "a log line carries the API key");
+}
+
+#[tokio::test]
+async fn a_distribution_that_does_not_serve_the_site_is_refused_unless_allowed() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    customer.state().config.aliases = None;
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+
+    let refused = unique_command();
+    run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &refused, &distribution, "origin"),
+    )
+    .await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &refused).await;
+    assert_eq!(record["error"]["code"], "CONFLICT", "{record}");
+    assert!(record["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("allowDomainMismatch"));
+    assert!(customer.writes().is_empty());
+
+    let allowed = unique_command();
+    let mut body = deploy_body(&stack, &allowed, &distribution, "origin");
+    body["params"]["allowDomainMismatch"] = json!(true);
+    run_to_end(&stack, &consumer, &body).await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &allowed).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["result"]["domainMismatchAllowed"], true);
+    assert_eq!(customer.writes(), ["cloudfront:UpdateDistribution"]);
+}
+
+#[tokio::test]
+async fn plan_deploy_says_per_step_what_a_deploy_would_do() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    let command_id = unique_command();
+    let mut body = deploy_body(&stack, &command_id, &distribution, "all");
+    body["type"] = json!("plan-deploy");
+    body["params"].as_object_mut().unwrap().remove("step");
+    run_to_end(&stack, &consumer, &body).await;
+
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "can-proceed");
+    assert_eq!(record["result"]["canProceed"], true);
+    let actions: Vec<(String, String)> = record["result"]["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["step"].as_str().unwrap().to_owned(),
+                p["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("origin".to_owned(), "create".to_owned()),
+            ("function".to_owned(), "create".to_owned()),
+            ("cache".to_owned(), "update".to_owned()),
+            ("lambda".to_owned(), "create".to_owned()),
+            ("associate".to_owned(), "create".to_owned()),
+        ]
+    );
+    assert!(
+        customer.writes().is_empty(),
+        "a plan reads only: {:?}",
+        customer.writes()
+    );
+}
+
+#[tokio::test]
+async fn discover_lists_the_account_and_one_distributions_routing_state() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    let command_id = unique_command();
+    let body = json!({
+        "schemaVersion": 1, "commandId": command_id, "type": "discover",
+        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
+        "accountId": stack.var("DEMO_ACCOUNT_ID"), "params": {"distributionId": distribution},
+    });
+    run_to_end(&stack, &consumer, &body).await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["outcome"], "connected", "{record}");
+    let result = &record["result"];
+    assert_eq!(result["checks"][1]["ok"], true);
+    assert_eq!(result["distributions"][0]["id"], distribution.as_str());
+    assert_eq!(
+        result["distribution"]["behaviors"][0]["pathPattern"],
+        "Default (*)"
+    );
+    assert_eq!(result["distribution"]["hasEdgeOptimizeOrigin"], false);
+    assert_eq!(result["distribution"]["lambda"]["exists"], false);
+    assert!(customer.writes().is_empty());
+}
+
+#[tokio::test]
+async fn discover_with_a_wrong_tenant_says_not_connected_and_succeeds() {
+    let stack = Stack::connect().await;
+    let customer = Customer::fresh_as(&unique_distribution());
+    let consumer = stack
+        .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
+        .await;
+    let command_id = unique_command();
+    let body = json!({
+        "schemaVersion": 1, "commandId": command_id, "type": "discover",
+        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": "SOMEONEELSE1@AdobeOrg",
+        "accountId": stack.var("DEMO_ACCOUNT_ID"),
+    });
+    run_to_end(&stack, &consumer, &body).await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "not-connected");
+    assert_eq!(record["result"]["connected"], false);
+    assert_eq!(record["result"]["checks"][0]["ok"], false);
+}
