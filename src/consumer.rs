@@ -437,15 +437,13 @@ impl Consumer {
         let receive_count = receive_count(message);
         let Failed { failure, steps } = match executed {
             Ok(Executed {
-                outcome,
                 result,
                 steps,
                 wait: Some(wait),
+                ..
             }) => {
                 return self
-                    .wait(
-                        message, record, claim, &outcome, result, steps, wait, aws_calls,
-                    )
+                    .wait(message, record, claim, result, steps, wait, aws_calls)
                     .await
             }
             Ok(done) => {
@@ -513,7 +511,6 @@ impl Consumer {
         message: &SqsMessage,
         record: &CommandRecord,
         claim: &Claim,
-        outcome: &str,
         result: serde_json::Value,
         steps: Option<Vec<StepRow>>,
         mut wait: Wait,
@@ -551,7 +548,6 @@ impl Consumer {
             "command waiting; a continuation will check again"
         );
         let mut finish = Finish::new(Status::Waiting, aws_calls);
-        finish.outcome = Some(outcome.to_owned());
         finish.result = Some(result);
         finish.steps = steps;
         finish.wait = Some(wait);

@@ -433,3 +433,156 @@ async fn discover_with_a_wrong_tenant_says_not_connected_and_succeeds() {
     assert_eq!(record["result"]["connected"], false);
     assert_eq!(record["result"]["checks"][0]["ok"], false);
 }
+
+/// A distribution of the demo customer's on the emulator, serving the demo site.
+async fn emulator_distribution(stack: &Stack) -> (aws_sdk_cloudfront::Client, String) {
+    use aws_sdk_cloudfront::types::*;
+    let cloudfront =
+        aws_sdk_cloudfront::Client::new(&stack.sdk_of_account(stack.var("DEMO_ACCOUNT_ID")).await);
+    let reference = unique_command();
+    #[allow(deprecated)]
+    let behavior = DefaultCacheBehavior::builder()
+        .target_origin_id("web")
+        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+        .min_ttl(0)
+        .forwarded_values(
+            ForwardedValues::builder()
+                .query_string(false)
+                .cookies(
+                    CookiePreference::builder()
+                        .forward(ItemSelection::None)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(&reference)
+        .comment("deploy_emulator")
+        .enabled(true)
+        .aliases(
+            Aliases::builder()
+                .quantity(1)
+                .items("www.example.com")
+                .build()
+                .unwrap(),
+        )
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(
+                    Origin::builder()
+                        .id("web")
+                        .domain_name("origin.example.com")
+                        .custom_origin_config(
+                            CustomOriginConfig::builder()
+                                .http_port(80)
+                                .https_port(443)
+                                .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(behavior)
+        .build()
+        .unwrap();
+    let created = cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("create a distribution on the emulator");
+    let id = created.distribution.unwrap().id;
+    (cloudfront, id)
+}
+
+#[tokio::test]
+async fn step_all_on_the_emulator_leaves_the_customer_account_routed() {
+    let stack = Stack::connect().await;
+    let (cloudfront, distribution) = emulator_distribution(&stack).await;
+    let mut config = stack.config();
+    config.wait_delay_secs = 0;
+    let mut consumer = stack.consumer_with(config).await;
+    consumer.prober = Arc::new(CannedProber::passing());
+    let command_id = unique_command();
+
+    run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &command_id, &distribution, "all"),
+    )
+    .await;
+
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "deployed");
+
+    // The customer account, as the emulator holds it.
+    let deployed = cloudfront
+        .get_distribution_config()
+        .id(&distribution)
+        .send()
+        .await
+        .unwrap()
+        .distribution_config
+        .unwrap();
+    let origins = deployed.origins.unwrap().items;
+    assert!(
+        origins.iter().any(|o| o.id == "EdgeOptimize_Origin"),
+        "{origins:?}"
+    );
+    let behavior = deployed.default_cache_behavior.unwrap();
+    let functions = behavior
+        .function_associations
+        .and_then(|f| f.items)
+        .unwrap_or_default();
+    assert!(functions.iter().any(|f| f
+        .function_arn
+        .contains(&format!("edgeoptimize-routing-adobe-{distribution}"))));
+    let lambdas = behavior
+        .lambda_function_associations
+        .and_then(|l| l.items)
+        .unwrap_or_default();
+    assert_eq!(lambdas.len(), 2, "{lambdas:?}");
+    let live = cloudfront
+        .get_function()
+        .name(format!("edgeoptimize-routing-adobe-{distribution}"))
+        .stage(aws_sdk_cloudfront::types::FunctionStage::Live)
+        .send()
+        .await
+        .expect("the routing function is published");
+    assert!(String::from_utf8_lossy(live.function_code.unwrap().as_ref()).contains("\"web\""));
+    let lambda =
+        aws_sdk_lambda::Client::new(&stack.sdk_of_account(stack.var("DEMO_ACCOUNT_ID")).await);
+    let versions = lambda
+        .list_versions_by_function()
+        .function_name(format!("edgeoptimize-origin-adobe-{distribution}"))
+        .send()
+        .await
+        .unwrap()
+        .versions
+        .unwrap_or_default();
+    assert!(
+        versions.iter().any(|v| v.version.as_deref() == Some("1")),
+        "{versions:?}"
+    );
+
+    // Again, as a new command: nothing to change.
+    let again = unique_command();
+    run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &again, &distribution, "all"),
+    )
+    .await;
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &again).await;
+    assert_eq!(record["outcome"], "already-deployed", "{record}");
+}

@@ -6,6 +6,8 @@ which the script sends to DIR/server.log). Prints no credentials: they go to acc
 Patches, each restoring an AWS behaviour the local main job depends on:
   patch_logs_delivery     CreateDelivery to another account's destination, gated by its policy
   patch_sts_assume_role   AssumeRole checks that the role exists and that its trust admits the call
+  patch_cloudfront        function stages, UpdateFunction and PublishFunction; IfMatch and new
+                          ETags on distribution writes; associations kept on update
 """
 
 import argparse
@@ -23,6 +25,7 @@ import werkzeug.serving
 from werkzeug.serving import make_server
 
 import accounts
+import patch_cloudfront
 import patch_logs_delivery
 import patch_sts_assume_role
 
@@ -45,7 +48,11 @@ def main():
 
     patch_logs_delivery.apply()
     patch_sts_assume_role.apply()
-    log.info("patches applied: logs CreateDelivery cross-account, sts AssumeRole trust")
+    patch_cloudfront.apply()
+    log.info(
+        "patches applied: logs CreateDelivery cross-account, sts AssumeRole trust, "
+        "cloudfront function stages and distribution writes"
+    )
 
     accounts_path = accounts.provision(args.state_dir)
     log.info("account credentials written to %s", accounts_path)

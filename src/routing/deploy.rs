@@ -155,10 +155,10 @@ pub async fn deploy(
                     let failure = Failure::new(
                         ErrorCode::TimedOut,
                         format!(
-                            "the {} step waited {} minutes, longer than its {}-minute limit: {detail}",
+                            "the {} step waited {}, longer than its limit of {}: {detail}",
                             step.as_str(),
-                            waited.as_secs() / 60,
-                            clock.wait_timeout.as_secs() / 60
+                            spoken(waited),
+                            spoken(clock.wait_timeout)
                         ),
                     );
                     let stopped = stop(&mut rows, index, failure);
@@ -237,6 +237,16 @@ fn next_wait(prior: Option<&Wait>, step: StepKey, clock: Clock) -> Wait {
             seq: prior.map_or(0, |w| w.seq),
             next_check_at: String::new(),
         },
+    }
+}
+
+/// A duration as people say it: seconds under two minutes, minutes after.
+fn spoken(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs < 120 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
     }
 }
 
