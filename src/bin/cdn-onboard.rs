@@ -35,7 +35,7 @@ enum Command {
 #[derive(Args)]
 struct SendArgs {
     /// A file holding the command's JSON body; `-` reads stdin. Sent as it is.
-    #[arg(long, conflicts_with_all = ["command_type", "site_id", "distribution_id"])]
+    #[arg(long, conflicts_with_all = ["command_type", "site_id", "distribution_id", "step", "site_base_url"])]
     file: Option<String>,
     /// The command type, e.g. enable-log-delivery.
     #[arg(long = "type", value_name = "TYPE")]
@@ -53,6 +53,21 @@ struct SendArgs {
     distribution_id: Option<String>,
     #[arg(long)]
     requested_by: Option<String>,
+    /// deploy-step: origin, function, cache, lambda, associate, propagation, verify or all.
+    #[arg(long)]
+    step: Option<String>,
+    /// deploy-step, plan-deploy: a path pattern, or default.
+    #[arg(long)]
+    behavior: Option<String>,
+    /// deploy-step, plan-deploy: the site's https URL.
+    #[arg(long)]
+    site_base_url: Option<String>,
+    /// deploy-step, plan-deploy: route only this path (repeat for more; at most 20).
+    #[arg(long = "targeted-path", value_name = "PATH")]
+    targeted_paths: Vec<String>,
+    /// deploy-step, plan-deploy: change a distribution that does not serve the site.
+    #[arg(long)]
+    allow_domain_mismatch: bool,
     /// Send even if the command breaks a contract rule (to exercise the consumer's refusals).
     #[arg(long)]
     unchecked: bool,
@@ -78,6 +93,9 @@ struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// With --command-id: keep showing the record as its steps progress, until it settles.
+    #[arg(long, requires = "command_id")]
+    watch: bool,
     /// The records table [default: $CDN_ONBOARD_TABLE]
     #[arg(long)]
     table: Option<String>,
@@ -95,6 +113,9 @@ struct WorkerArgs {
     #[arg(long, default_value_t = 60)]
     invocation_secs: u64,
 }
+
+/// How long `status --watch` follows a command before giving up.
+const WATCH_LIMIT: Duration = Duration::from_secs(3600);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -131,6 +152,13 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
                 .ok_or("--account-id is required without --file")?,
             distribution_id: args.distribution_id,
             requested_by: args.requested_by,
+            routing: send::RoutingFlags {
+                step: args.step,
+                behavior: args.behavior,
+                site_base_url: args.site_base_url,
+                targeted_paths: args.targeted_paths,
+                allow_domain_mismatch: args.allow_domain_mismatch,
+            },
         })
         .to_string(),
     };
@@ -205,19 +233,50 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
     }
     let site = args.site_id.expect("clap requires --site-id here");
     if let Some(command_id) = args.command_id {
-        let record = status::command(&table, &site, &command_id)
-            .await
-            .map_err(failed)?
-            .ok_or_else(|| format!("no record for command {command_id} of site {site}"))?;
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&record).expect("JSON values serialize")
-            );
-        } else {
-            print!("{}", status::details(&record));
+        let mut shown_version = None;
+        let started = std::time::Instant::now();
+        loop {
+            let found = status::command(&table, &site, &command_id)
+                .await
+                .map_err(failed)?;
+            let record = match found {
+                Some(record) => record,
+                None if args.watch && started.elapsed() < WATCH_LIMIT => {
+                    if started.elapsed().is_zero() || shown_version.is_none() {
+                        shown_version = Some(serde_json::Value::Null);
+                        eprintln!(
+                            "status: no record yet for {command_id}; waiting for the consumer"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                None => return Err(format!("no record for command {command_id} of site {site}")),
+            };
+            if started.elapsed() >= WATCH_LIMIT {
+                return Err(format!(
+                    "{command_id} did not settle within {} minutes",
+                    WATCH_LIMIT.as_secs() / 60
+                ));
+            }
+            if shown_version.as_ref() != record.get("version") {
+                shown_version = record.get("version").cloned();
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&record).expect("JSON values serialize")
+                    );
+                } else if args.watch {
+                    print!("{}", status::progress(&record));
+                } else {
+                    print!("{}", status::details(&record));
+                }
+            }
+            if !args.watch || status::is_settled(&record) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        return Ok(());
     }
     let records = status::site(&table, &site).await.map_err(failed)?;
     print(&records, args.json, status::command_table)

@@ -17,6 +17,18 @@ pub struct CommandFlags {
     pub account_id: String,
     pub distribution_id: Option<String>,
     pub requested_by: Option<String>,
+    /// The routing params (`deploy-step`, `plan-deploy`).
+    pub routing: RoutingFlags,
+}
+
+/// The params of the routing commands, given as flags.
+#[derive(Clone, Debug, Default)]
+pub struct RoutingFlags {
+    pub step: Option<String>,
+    pub behavior: Option<String>,
+    pub site_base_url: Option<String>,
+    pub targeted_paths: Vec<String>,
+    pub allow_domain_mismatch: bool,
 }
 
 /// A command envelope built from flags; a command id is generated when none is given.
@@ -31,6 +43,22 @@ pub fn build(flags: &CommandFlags) -> Value {
     let mut params = Map::new();
     if let Some(distribution) = &flags.distribution_id {
         params.insert("distributionId".into(), json!(distribution));
+    }
+    let routing = &flags.routing;
+    if let Some(step) = &routing.step {
+        params.insert("step".into(), json!(step));
+    }
+    if let Some(behavior) = &routing.behavior {
+        params.insert("behavior".into(), json!(behavior));
+    }
+    if let Some(url) = &routing.site_base_url {
+        params.insert("siteBaseUrl".into(), json!(url));
+    }
+    if !routing.targeted_paths.is_empty() {
+        params.insert("targetedPaths".into(), json!(routing.targeted_paths));
+    }
+    if routing.allow_domain_mismatch {
+        params.insert("allowDomainMismatch".into(), json!(true));
     }
     let mut envelope = json!({
         "schemaVersion": command::SCHEMA_VERSION,
@@ -86,6 +114,7 @@ mod tests {
             account_id: "111122223333".into(),
             distribution_id: Some("E2EXAMPLE1ABCD".into()),
             requested_by: Some("ops@example.com".into()),
+            routing: RoutingFlags::default(),
         };
         assert_eq!(check(&build(&flags).to_string()), Ok("c-1".to_owned()));
         let generated = build(&CommandFlags {
@@ -93,6 +122,37 @@ mod tests {
             ..flags
         });
         assert!(generated["commandId"].as_str().unwrap().starts_with("cli-"));
+    }
+
+    #[test]
+    fn flags_build_routing_commands() {
+        let flags = CommandFlags {
+            command_type: "deploy-step".into(),
+            command_id: Some("d-1".into()),
+            site_id: "site-1".into(),
+            ims_org_id: "ABC123DEF456@AdobeOrg".into(),
+            account_id: "111122223333".into(),
+            distribution_id: Some("E2EXAMPLE1ABCD".into()),
+            requested_by: None,
+            routing: RoutingFlags {
+                step: Some("all".into()),
+                behavior: Some("/blog/*".into()),
+                site_base_url: Some("https://www.example.com".into()),
+                targeted_paths: vec!["/".into(), "/pricing".into()],
+                allow_domain_mismatch: true,
+            },
+        };
+        let body = build(&flags);
+        assert_eq!(check(&body.to_string()), Ok("d-1".to_owned()));
+        assert_eq!(body["params"]["targetedPaths"], json!(["/", "/pricing"]));
+        let mut plan = flags.clone();
+        plan.command_type = "plan-deploy".into();
+        plan.routing.step = None;
+        assert!(check(&build(&plan).to_string()).is_ok());
+        let mut discover = flags;
+        discover.command_type = "discover".into();
+        discover.routing = RoutingFlags::default();
+        assert!(check(&build(&discover).to_string()).is_ok());
     }
 
     #[test]

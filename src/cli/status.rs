@@ -109,18 +109,19 @@ pub fn invalid_table(records: &[Value]) -> String {
     aligned(&header, &rows)
 }
 
-/// One record in full: one `field: value` line each, maps as JSON.
+/// One record in full: one `field: value` line each, maps as JSON; a deploy's or plan's steps
+/// as a table after them.
 pub fn details(record: &Value) -> String {
     let Some(fields) = record.as_object() else {
         return record.to_string();
     };
     let width = fields.keys().map(String::len).max().unwrap_or(0);
-    fields
+    let mut out: String = fields
         .iter()
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
-                "pk" | "sk" | "claimToken" | "gsi1pk" | "gsi1sk" | "gsi2pk" | "gsi2sk"
+                "pk" | "sk" | "claimToken" | "gsi1pk" | "gsi1sk" | "gsi2pk" | "gsi2sk" | "steps"
             )
         })
         .map(|(k, v)| {
@@ -130,7 +131,60 @@ pub fn details(record: &Value) -> String {
                 .unwrap_or_else(|| v.to_string());
             format!("{k:<width$}  {shown}\n")
         })
-        .collect()
+        .collect();
+    if let Some(steps) = steps_table(record) {
+        out.push('\n');
+        out.push_str(&steps);
+    }
+    out
+}
+
+/// A deploy's or plan's steps as an aligned table.
+pub fn steps_table(record: &Value) -> Option<String> {
+    let steps = record.get("steps")?.as_array()?;
+    let header = ["STEP", "STATUS", "CHANGE", "DETAIL"];
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            let change = match text(s, "action") {
+                "" => text(s, "change"),
+                action => action,
+            };
+            vec![
+                text(s, "label").to_owned(),
+                text(s, "status").to_owned(),
+                change.to_owned(),
+                text(s, "detail").to_owned(),
+            ]
+        })
+        .collect();
+    Some(aligned(&header, &rows))
+}
+
+/// One line of a watched command's progress, with its steps.
+pub fn progress(record: &Value) -> String {
+    let mut line = format!("{}  {}", text(record, "updatedAt"), text(record, "status"));
+    for (field, shown) in [
+        ("outcome", text(record, "outcome")),
+        ("error", error_code(record)),
+    ] {
+        if !shown.is_empty() {
+            line.push_str(&format!("  {field} {shown}"));
+        }
+    }
+    if let Some(next) = record.get("wait").map(|w| text(w, "nextCheckAt")) {
+        line.push_str(&format!("  next check {next}"));
+    }
+    let mut out = format!("{line}\n");
+    if let Some(steps) = steps_table(record) {
+        out.push_str(&steps);
+    }
+    out
+}
+
+/// Whether a command has finished for good.
+pub fn is_settled(record: &Value) -> bool {
+    matches!(text(record, "status"), "succeeded" | "failed")
 }
 
 fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -171,5 +225,29 @@ mod tests {
         assert!(lines[0].starts_with("COMMAND"));
         assert!(lines[1].contains("CONFLICT"));
         assert_eq!(lines[0].find("TYPE"), lines[1].find("enable-log-delivery"));
+    }
+
+    #[test]
+    fn steps_show_as_a_table_with_their_change_or_plan_action() {
+        let record = serde_json::json!({
+            "commandId": "d-1", "status": "waiting", "updatedAt": "t",
+            "wait": {"nextCheckAt": "t+10"},
+            "steps": [
+                {"key": "origin", "label": "Edge Optimize origin", "status": "done", "change": "created", "detail": "added"},
+                {"key": "lambda", "label": "Lambda@Edge", "status": "in_progress", "detail": "provisioning"},
+                {"key": "cache", "label": "Cache policy", "status": "error", "action": "blocked", "detail": "no"}
+            ]
+        });
+        let shown = details(&record);
+        assert!(
+            !shown.contains("\"key\""),
+            "steps are not dumped as JSON: {shown}"
+        );
+        let table = steps_table(&record).unwrap();
+        let lines: Vec<_> = table.lines().collect();
+        assert!(lines[1].starts_with("Edge Optimize origin") && lines[1].contains("created"));
+        assert!(lines[3].contains("blocked"));
+        assert!(progress(&record).starts_with("t  waiting  next check t+10"));
+        assert!(!is_settled(&record));
     }
 }
