@@ -114,6 +114,7 @@ async fn the_lambda_binary_handles_the_sample_events() {
         "duplicate.json",
         "malformed.json",
         "disable-log-delivery.json",
+        "discover.json",
     ] {
         let response = invoke(port, event);
         assert_eq!(
@@ -137,4 +138,14 @@ async fn the_lambda_binary_handles_the_sample_events() {
         .invalid_record("7c1f0d2a-0005-4b8e-9d1a-000000000005")
         .await;
     assert_eq!(malformed["code"], "INVALID_COMMAND");
+    let discovered = stack.record("site-demo", "evt-discover-0001").await;
+    assert_eq!(discovered["outcome"], "connected", "{discovered}");
+    assert_eq!(discovered["result"]["distribution"]["found"], false);
+    assert!(
+        !discovered["result"]["distributions"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the demo distributions are listed: {discovered}"
+    );
 }
