@@ -324,9 +324,9 @@ mod tests {
             .unwrap()
     }
 
-    fn associations(
-        config: &DistributionConfig,
-    ) -> (Vec<(String, EventType)>, Vec<(String, EventType)>) {
+    type Slots = Vec<(String, EventType)>;
+
+    fn associations(config: &DistributionConfig) -> (Slots, Slots) {
         let behavior = config.default_cache_behavior.as_ref().unwrap();
         let functions = behavior.function_associations.as_ref().unwrap();
         let lambdas = behavior.lambda_function_associations.as_ref().unwrap();

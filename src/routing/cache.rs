@@ -78,7 +78,7 @@ pub fn forward_legacy(
             ),
         ));
     };
-    let headers = forwarded.headers.get_or_insert_with(|| empty_headers());
+    let headers = forwarded.headers.get_or_insert_with(empty_headers);
     changed |= add_headers(headers, false);
     Ok(changed.then_some(Change::Updated))
 }

@@ -114,7 +114,7 @@ impl Prober for HttpProber {
                         .then(|| response.headers().get(reqwest::header::LOCATION))
                         .flatten()
                         .and_then(|l| l.to_str().ok())
-                        .map(|l| crate::command::printable(l));
+                        .map(crate::command::printable);
                     Probe {
                         status: response.status().as_u16(),
                         headers,
