@@ -9,8 +9,8 @@
 //! records    command record `accepted` → idempotency → claim (`running`)
 //! lease      one mutating command per distribution
 //! connector  AssumeRole (external id = IMS org id) → customer-scoped clients
-//! execute    log_delivery::enable / disable → targets (target record)
-//! consumer   `succeeded` | `failed` | retry → partial batch response
+//! execute    log_delivery::enable / disable, routing::deploy / plan / discover → targets
+//! consumer   `succeeded` | `failed` | `waiting` + continuation | retry → partial batch response
 //! ```
 //!
 //! | module | what it owns |
@@ -20,6 +20,8 @@
 //! | [`records`], [`lease`], [`targets`], [`attributes`] | every DynamoDB read and conditional write |
 //! | [`connector`], [`aws_calls`] | AssumeRole and its session cache; counting AWS requests |
 //! | [`log_delivery`], [`delivery_names`] | enable and disable; the names and fixed configuration |
+//! | [`routing`], [`routing_params`], [`site`], [`steps`] | the deploy steps, plan and discovery; their params; the site; the step list |
+//! | [`edge`] | the routing resources' names, the generated edge code, the Lambda@Edge package |
 //! | [`error`], [`retry`] | the contract's codes and the one classification of AWS errors; backoff |
 //! | [`queue`], [`worker`] | sending back and spacing retries; the long-polling worker |
 //! | [`config`], [`app`], [`telemetry`], [`clock`] | configuration, wiring, logging, times |
