@@ -12,12 +12,13 @@ use sha2::{Digest, Sha256};
 use crate::error::{ErrorCode, Failure};
 use crate::ids::{AccountId, CommandId, DistributionId, ImsOrgId, SiteId};
 use crate::json_fields::RawFields;
+use crate::rescan_params::{self, RescanScope};
 use crate::routing_params::{self, RoutingParams, StepChoice};
 
 /// The only envelope version this build understands.
 pub const SCHEMA_VERSION: u64 = 1;
 
-/// Every type the contract names. Only some are executed by this build; see [`CommandType::is_executed`].
+/// Every type the contract names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandType {
     EnableLogDelivery,
@@ -52,12 +53,6 @@ impl CommandType {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
-
-    /// Types whose execution has landed. The others are refused with `INVALID_COMMAND` until
-    /// their own issue lands (rescans: issue 4).
-    pub fn is_executed(self) -> bool {
-        !matches!(self, Self::Rescan)
-    }
 }
 
 /// The one CDN provider the service knows.
@@ -82,6 +77,10 @@ pub enum Action {
     Discover {
         distribution_id: Option<DistributionId>,
     },
+    Rescan {
+        scope: RescanScope,
+        heal: bool,
+    },
 }
 
 impl Action {
@@ -92,6 +91,7 @@ impl Action {
             Self::DeployStep { .. } => CommandType::DeployStep,
             Self::PlanDeploy { .. } => CommandType::PlanDeploy,
             Self::Discover { .. } => CommandType::Discover,
+            Self::Rescan { .. } => CommandType::Rescan,
         }
     }
 
@@ -104,6 +104,14 @@ impl Action {
                 Some(&routing.distribution_id)
             }
             Self::Discover { distribution_id } => distribution_id.as_ref(),
+            Self::Rescan {
+                scope:
+                    RescanScope::Target {
+                        distribution_id, ..
+                    },
+                ..
+            } => Some(distribution_id),
+            Self::Rescan { .. } => None,
         }
     }
 
@@ -114,32 +122,58 @@ impl Action {
             Self::EnableLogDelivery { .. } | Self::DisableLogDelivery { .. } => true,
             Self::DeployStep { step, .. } => step.steps().iter().any(|s| s.is_mutating()),
             Self::PlanDeploy { .. } | Self::Discover { .. } => false,
+            // A target check that may heal changes the target; a fan-out only sends messages.
+            Self::Rescan { scope, heal } => *heal && matches!(scope, RescanScope::Target { .. }),
         }
     }
+}
+
+/// Who a command acts for: the site, the tenant, and the customer account it acts in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub site_id: SiteId,
+    pub ims_org_id: ImsOrgId,
+    pub account_id: AccountId,
 }
 
 /// A command that passed every rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     pub command_id: CommandId,
-    pub site_id: SiteId,
-    pub ims_org_id: ImsOrgId,
-    pub account_id: AccountId,
+    /// `None` only for a site-less `rescan` (scope `all`), which acts for no one tenant.
+    pub tenant: Option<Tenant>,
     pub requested_by: Option<String>,
     pub action: Action,
     pub payload_hash: String,
 }
 
 impl Command {
+    /// The command's tenant. Every command but a site-less rescan has one (validation makes
+    /// sure), and only code for those commands asks.
+    pub fn tenant(&self) -> &Tenant {
+        self.tenant
+            .as_ref()
+            .expect("every command but a site-less rescan names its tenant")
+    }
+
     pub fn identity(&self) -> Identity {
         Identity {
             command_id: self.command_id.clone(),
-            site_id: Some(self.site_id.clone()),
+            site_id: self.tenant.as_ref().map(|t| t.site_id.clone()),
             type_name: Some(self.action.command_type().as_str().to_owned()),
-            account_id: Some(self.account_id.clone()),
+            account_id: self.tenant.as_ref().map(|t| t.account_id.clone()),
             distribution_id: self.action.distribution_id().cloned(),
             payload_hash: self.payload_hash.clone(),
         }
+    }
+
+    /// The distribution a command needs to itself while it runs: the one it may change.
+    pub fn leased_target(&self) -> Option<(&AccountId, &DistributionId)> {
+        let distribution = self
+            .action
+            .distribution_id()
+            .filter(|_| self.action.is_mutating())?;
+        Some((&self.tenant.as_ref()?.account_id, distribution))
     }
 }
 
@@ -315,26 +349,27 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
             known.join(", ")
         ));
     };
-    if !command_type.is_executed() {
-        return Err(format!(
-            "type '{}' is part of the contract but not executed by this version of cdn-onboard yet",
-            command_type.as_str()
-        ));
-    }
 
-    let site_id = identity
-        .site_id
-        .clone()
-        .ok_or_else(|| "siteId is required".to_owned())?;
-    let ims_org_id = ImsOrgId::parse(required_str(envelope, "imsOrgId")?)
-        .map_err(|rule| format!("imsOrgId {rule}"))?;
-    let account_id = match envelope.get("accountId") {
-        Some(Value::String(raw)) => AccountId::parse(raw).map_err(|rule| format!("accountId {rule}"))?,
-        Some(Value::Number(_)) => {
-            return Err("accountId must be a JSON string of 12 digits, not a number (a number loses leading zeros)".to_owned())
+    let empty = Map::new();
+    let params = match envelope.get("params") {
+        Some(Value::Object(params)) => params,
+        None => &empty,
+        Some(_) => return Err("params must be a JSON object".to_owned()),
+    };
+    let site_less = command_type == CommandType::Rescan
+        && params.get("scope").and_then(Value::as_str) == Some("all");
+    let tenant = if site_less {
+        if let Some(field) = ["siteId", "imsOrgId", "accountId"]
+            .into_iter()
+            .find(|f| envelope.get(*f).is_some_and(|v| !v.is_null()))
+        {
+            return Err(format!(
+                "{field} must be absent from a rescan with params.scope 'all', which covers every site"
+            ));
         }
-        Some(_) => return Err("accountId must be a JSON string of 12 digits".to_owned()),
-        None => return Err("accountId is required".to_owned()),
+        None
+    } else {
+        Some(tenant(envelope, identity)?)
     };
     let requested_by = match envelope.get("requestedBy") {
         None | Some(Value::Null) => None,
@@ -351,22 +386,35 @@ fn validate(envelope: &Map<String, Value>, identity: &Identity) -> Result<Comman
         }
     };
 
-    let empty = Map::new();
-    let params = match envelope.get("params") {
-        Some(Value::Object(params)) => params,
-        None => &empty,
-        Some(_) => return Err("params must be a JSON object".to_owned()),
-    };
     let action = action(command_type, params)?;
-
     Ok(Command {
         command_id: identity.command_id.clone(),
-        site_id,
-        ims_org_id,
-        account_id,
+        tenant,
         requested_by,
         action,
         payload_hash: identity.payload_hash.clone(),
+    })
+}
+
+fn tenant(envelope: &Map<String, Value>, identity: &Identity) -> Result<Tenant, String> {
+    let site_id = identity
+        .site_id
+        .clone()
+        .ok_or_else(|| "siteId is required".to_owned())?;
+    let ims_org_id = ImsOrgId::parse(required_str(envelope, "imsOrgId")?)
+        .map_err(|rule| format!("imsOrgId {rule}"))?;
+    let account_id = match envelope.get("accountId") {
+        Some(Value::String(raw)) => AccountId::parse(raw).map_err(|rule| format!("accountId {rule}"))?,
+        Some(Value::Number(_)) => {
+            return Err("accountId must be a JSON string of 12 digits, not a number (a number loses leading zeros)".to_owned())
+        }
+        Some(_) => return Err("accountId must be a JSON string of 12 digits".to_owned()),
+        None => return Err("accountId is required".to_owned()),
+    };
+    Ok(Tenant {
+        site_id,
+        ims_org_id,
+        account_id,
     })
 }
 
@@ -403,10 +451,10 @@ fn action(command_type: CommandType, params: &Map<String, Value>) -> Result<Acti
         CommandType::Discover => Ok(Action::Discover {
             distribution_id: routing_params::discover(params)?,
         }),
-        other => Err(format!(
-            "type '{}' is not executed by this version",
-            other.as_str()
-        )),
+        CommandType::Rescan => {
+            let (scope, heal) = rescan_params::rescan(params)?;
+            Ok(Action::Rescan { scope, heal })
+        }
     }
 }
 
@@ -553,7 +601,7 @@ mod tests {
             panic!()
         };
         assert_eq!(command.command_id.as_str(), "cmd-1");
-        assert_eq!(command.account_id.as_str(), "111122223333");
+        assert_eq!(command.tenant().account_id.as_str(), "111122223333");
         assert_eq!(
             command.action,
             Action::EnableLogDelivery {
@@ -584,7 +632,7 @@ mod tests {
             (
                 "type",
                 serde_json::json!("rescan"),
-                "type 'rescan' is part of the contract",
+                "params.scope is required",
             ),
             ("imsOrgId", serde_json::json!("ABC"), "imsOrgId"),
             ("accountId", serde_json::json!("1234-5678-901"), "accountId"),
@@ -650,11 +698,22 @@ mod tests {
     fn site_less_rescan_is_keyed_without_a_site() {
         let body =
             r#"{"schemaVersion":1,"commandId":"r-1","type":"rescan","params":{"scope":"all"}}"#;
-        let Parsed::Refused { identity, failure } = parse(body) else {
+        let Parsed::Valid(command) = parse(body) else {
             panic!()
         };
-        assert!(identity.site_id.is_none());
-        assert!(failure.message.contains("rescan"));
+        assert!(command.tenant.is_none());
+        assert!(command.identity().site_id.is_none());
+        let with_site = r#"{"schemaVersion":1,"commandId":"r-2","type":"rescan","siteId":"s","imsOrgId":"ABC123DEF456@AdobeOrg","accountId":"111122223333","params":{"scope":"all"}}"#;
+        let Parsed::Refused { failure, .. } = parse(with_site) else {
+            panic!()
+        };
+        assert!(
+            failure.message.starts_with("siteId must be absent"),
+            "{}",
+            failure.message
+        );
+        let site = r#"{"schemaVersion":1,"commandId":"r-3","type":"rescan","siteId":"s","imsOrgId":"ABC123DEF456@AdobeOrg","accountId":"111122223333","params":{"scope":"site","heal":false}}"#;
+        assert!(matches!(parse(site), Parsed::Valid(_)));
     }
 
     #[test]

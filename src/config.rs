@@ -22,6 +22,9 @@ pub const DEFAULT_EDGE_DOMAIN: &str = "live.edgeoptimize.net";
 pub const DEFAULT_WAIT_TIMEOUT_SECS: u64 = 3600;
 /// The first pause before a waiting step is checked again; each later one is twice as long.
 pub const DEFAULT_WAIT_DELAY_SECS: u32 = 10;
+/// A target checked by a rescan less than this long ago is not checked again by another one:
+/// two overlapping scheduled rescans never double the work on a target.
+pub const DEFAULT_RESCAN_MIN_INTERVAL_SECS: u64 = 1800;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -50,6 +53,11 @@ pub struct Config {
     pub wait_timeout: Duration,
     /// `CDN_ONBOARD_WAIT_DELAY_SECS`: the first pause before a waiting step is checked again.
     pub wait_delay_secs: u32,
+    /// `CDN_LOG_RESCAN_MAX_DISTRIBUTIONS`: at most this many targets per rescan; unset or 0 for
+    /// no cap.
+    pub rescan_max_targets: Option<u64>,
+    /// `CDN_ONBOARD_RESCAN_MIN_INTERVAL_SECS`: how soon a target may be checked again.
+    pub rescan_min_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -132,6 +140,15 @@ impl Config {
             0..=300,
         )? as u32;
 
+        let rescan_max_targets =
+            number(&get, "CDN_LOG_RESCAN_MAX_DISTRIBUTIONS", 0, 0..=10_000_000)?;
+        let rescan_min_interval_secs = number(
+            &get,
+            "CDN_ONBOARD_RESCAN_MIN_INTERVAL_SECS",
+            DEFAULT_RESCAN_MIN_INTERVAL_SECS,
+            0..=604_800,
+        )?;
+
         Ok(Self {
             table: required("CDN_ONBOARD_TABLE")?,
             queue_url: required("CDN_ONBOARD_QUEUE_URL")?,
@@ -145,6 +162,8 @@ impl Config {
             site_config_bucket: required("TOKOWAKA_SITE_CONFIG_BUCKET")?,
             wait_timeout: Duration::from_secs(wait_timeout_secs),
             wait_delay_secs,
+            rescan_max_targets: (rescan_max_targets > 0).then_some(rescan_max_targets),
+            rescan_min_interval: Duration::from_secs(rescan_min_interval_secs),
         })
     }
 }

@@ -317,14 +317,11 @@ impl Consumer {
                 .come_back_later(message, "the command is running in another invocation")
                 .await;
         }
-        let leased = command
-            .action
-            .distribution_id()
-            .filter(|_| command.action.is_mutating());
-        if let Some(distribution_id) = leased {
+        let leased = command.leased_target();
+        if let Some((account_id, distribution_id)) = leased {
             if !self
                 .table
-                .acquire_lease(&command.account_id, distribution_id, &token, deadline, now)
+                .acquire_lease(account_id, distribution_id, &token, deadline, now)
                 .await?
             {
                 return self
@@ -339,10 +336,10 @@ impl Consumer {
             AssertUnwindSafe(self.claim_and_execute(message, command, &record, &token, deadline))
                 .catch_unwind()
                 .await;
-        if let Some(distribution_id) = leased {
+        if let Some((account_id, distribution_id)) = leased {
             if let Err(error) = self
                 .table
-                .release_lease(&command.account_id, distribution_id, &token)
+                .release_lease(account_id, distribution_id, &token)
                 .await
             {
                 tracing::warn!(error = %error, "could not release the lease; it expires at the deadline");
@@ -391,8 +388,16 @@ impl Consumer {
         };
         tracing::info!(
             command_type = command.action.command_type().as_str(),
-            account_id = %command.account_id,
-            distribution_id = command.action.distribution_id().map(|d| d.as_str()).unwrap_or(""),
+            account_id = command
+                .tenant
+                .as_ref()
+                .map(|t| t.account_id.as_str())
+                .unwrap_or(""),
+            distribution_id = command
+                .action
+                .distribution_id()
+                .map(|d| d.as_str())
+                .unwrap_or(""),
             attempt = record.attempts + 1,
             "command started"
         );
@@ -400,6 +405,7 @@ impl Consumer {
         let calls = AwsCalls::new();
         let services = Services {
             table: &self.table,
+            queue: &self.queue,
             connector: &self.connector,
             config: &self.config,
             site_configs: &self.site_configs,
@@ -464,8 +470,10 @@ impl Consumer {
             return Ok(Verdict::Acknowledge);
         }
 
-        self.connector
-            .forget(&command.account_id, &command.site_id, &command.ims_org_id);
+        if let Some(tenant) = &command.tenant {
+            self.connector
+                .forget(&tenant.account_id, &tenant.site_id, &tenant.ims_org_id);
+        }
         if receive_count >= self.config.max_receive_count {
             tracing::error!(
                 code = failure.code.as_str(),
@@ -522,7 +530,11 @@ impl Consumer {
             .map_or(0, |w| w.seq)
             .max(continuation_of(message))
             + 1;
-        let delay = wait_delay_secs(self.config.wait_delay_secs, wait.checks);
+        let delay = if wait.at_once {
+            0
+        } else {
+            wait_delay_secs(self.config.wait_delay_secs, wait.checks)
+        };
         let now = SystemTime::now();
         wait.seq = seq;
         wait.next_check_at = rfc3339(now + Duration::from_secs(delay as u64));

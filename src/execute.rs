@@ -15,6 +15,9 @@ use crate::error::{ErrorCode, Failure};
 use crate::ids::DistributionId;
 use crate::log_delivery;
 use crate::records::{CommandRecord, StoreError, Table, Wait};
+use crate::rescan::enumerate::Source;
+use crate::rescan::fanout;
+use crate::rescan_params::RescanScope;
 use crate::routing::api_key::SiteConfigs;
 use crate::routing::context::Routing;
 use crate::routing::deploy::{deploy, Clock, Prior, Progress};
@@ -29,6 +32,8 @@ use crate::targets::{LOG_DELIVERY_KIND, ROUTING_KIND};
 /// What a command runs with, besides the command itself.
 pub struct Services<'a> {
     pub table: &'a Table,
+    /// The command queue: a rescan fans its target checks out onto it.
+    pub queue: &'a crate::queue::CommandQueue,
     pub connector: &'a Connector,
     pub config: &'a Config,
     pub site_configs: &'a SiteConfigs,
@@ -98,7 +103,7 @@ pub async fn execute(
             let session = session(services, command, calls).await?;
             let mut ctx = routing_context(
                 services,
-                command,
+                &command.tenant().account_id,
                 &session,
                 routing,
                 calls,
@@ -157,7 +162,7 @@ pub async fn execute(
             let session = session(services, command, calls).await?;
             let mut ctx = routing_context(
                 services,
-                command,
+                &command.tenant().account_id,
                 &session,
                 routing,
                 calls,
@@ -172,8 +177,72 @@ pub async fn execute(
                 wait: None,
             })
         }
+        Action::Rescan {
+            scope:
+                RescanScope::Target {
+                    distribution_id,
+                    kind,
+                    rescan_id,
+                    rescan_scope,
+                },
+            heal,
+        } => {
+            let target = crate::rescan::check::Check {
+                distribution_id,
+                kind: *kind,
+                heal: *heal,
+                rescan_id: rescan_id.as_ref(),
+                rescan_scope: *rescan_scope,
+            };
+            crate::rescan::check::check(
+                services, command, &target, record, progress, calls, deadline,
+            )
+            .await
+        }
+        Action::Rescan { scope, heal } => {
+            let source = match scope {
+                RescanScope::Site => Source::Site(command.tenant().site_id.clone()),
+                _ => Source::AllTargets,
+            };
+            let settings = fanout::Settings {
+                heal: *heal,
+                max_targets: services.config.rescan_max_targets,
+                min_interval: services.config.rescan_min_interval,
+            };
+            let prior = fanout::Progress::from_result(record.result.as_ref());
+            let run = fanout::fan_out(
+                services.table,
+                services.queue,
+                command,
+                &source,
+                &settings,
+                prior,
+                deadline,
+            )
+            .await?;
+            if run.finished {
+                return Ok(Executed::done("fanned-out", run.result));
+            }
+            let checks = record.wait.as_ref().map_or(0, |w| w.checks) + 1;
+            Ok(Executed {
+                outcome: "waiting".to_owned(),
+                result: run.result,
+                steps: None,
+                wait: Some(Wait {
+                    step: "fan-out".to_owned(),
+                    since_ms: record.wait.as_ref().map_or_else(
+                        || crate::clock::epoch_millis(SystemTime::now()),
+                        |w| w.since_ms,
+                    ),
+                    checks,
+                    seq: record.wait.as_ref().map_or(0, |w| w.seq),
+                    next_check_at: String::new(),
+                    at_once: true,
+                }),
+            })
+        }
         Action::Discover { distribution_id } => {
-            let role_arn = services.connector.role_arn(&command.account_id);
+            let role_arn = services.connector.role_arn(&command.tenant().account_id);
             let session = match session(services, command, calls).await {
                 Ok(session) => session,
                 Err(failure) if failure.code == ErrorCode::NotConnected => {
@@ -210,17 +279,17 @@ async fn session(
     services
         .connector
         .session(
-            &command.account_id,
-            &command.site_id,
-            &command.ims_org_id,
+            &command.tenant().account_id,
+            &command.tenant().site_id,
+            &command.tenant().ims_org_id,
             calls,
         )
         .await
 }
 
-fn routing_context<'a>(
+pub(crate) fn routing_context<'a>(
     services: &Services<'a>,
-    command: &'a Command,
+    account_id: &'a crate::ids::AccountId,
     session: &CustomerSession,
     routing: &'a RoutingParams,
     calls: &AwsCalls,
@@ -231,7 +300,7 @@ fn routing_context<'a>(
         cloudfront: session.cloudfront(calls),
         iam: session.iam(calls),
         lambda: session.lambda(calls),
-        account_id: &command.account_id,
+        account_id,
         params: routing,
         names: RoutingNames::new(&routing.distribution_id),
         edge_domain: &services.config.edge_domain,
@@ -252,9 +321,9 @@ async fn log_delivery(
     ensure_site_owns(services.table, command, distribution_id, LOG_DELIVERY_KIND).await?;
     let logs = session(services, command, calls).await?.logs(calls);
     let plan = DeliveryPlan::new(
-        &command.account_id,
+        &command.tenant().account_id,
         distribution_id,
-        &command.ims_org_id,
+        &command.tenant().ims_org_id,
         &services.config.log_destination_account,
     );
     let report = if matches!(command.action, Action::EnableLogDelivery { .. }) {
@@ -289,7 +358,7 @@ async fn ensure_site_owns(
     kind: &str,
 ) -> Result<(), Failure> {
     let owner = table
-        .target_owner(&command.account_id, distribution_id, kind)
+        .target_owner(&command.tenant().account_id, distribution_id, kind)
         .await
         .map_err(|error| {
             tracing::error!(error = %error, "could not read the target record");
@@ -304,7 +373,7 @@ async fn ensure_site_owns(
         "log delivery"
     };
     match owner {
-        Some(owner) if owner.enabled && owner.site_id != command.site_id.as_str() => {
+        Some(owner) if owner.enabled && owner.site_id != command.tenant().site_id.as_str() => {
             Err(Failure::new(
                 ErrorCode::Conflict,
                 format!(

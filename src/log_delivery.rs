@@ -239,7 +239,7 @@ fn foreign_source_conflict(plan: &DeliveryPlan, foreign: &str) -> Failure {
     )
 }
 
-async fn get_source(
+pub(crate) async fn get_source(
     logs: &Client,
     name: &str,
     deadline: Instant,
@@ -252,7 +252,7 @@ async fn get_source(
 }
 
 /// The name of a delivery source, not ours, that is bound to the distribution.
-async fn find_foreign_source(
+pub(crate) async fn find_foreign_source(
     logs: &Client,
     plan: &DeliveryPlan,
     deadline: Instant,
@@ -282,7 +282,7 @@ async fn find_foreign_source(
 }
 
 /// Every delivery whose source is `source_name`, across all pages.
-async fn list_deliveries_from(
+pub(crate) async fn list_deliveries_from(
     logs: &Client,
     source_name: &str,
     deadline: Instant,

@@ -2,7 +2,7 @@
 //! the retries of a failed one.
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 
 /// SQS's longest message delay.
@@ -85,6 +85,55 @@ impl CommandQueue {
             .await
             .map_err(|e| QueueError::from_sdk("ChangeMessageVisibility", &e))?;
         Ok(())
+    }
+}
+
+/// One message of a batch: its body and its delay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: String,
+    pub delay_secs: u32,
+}
+
+/// SQS takes at most this many messages in one SendMessageBatch.
+pub const MAX_BATCH: usize = 10;
+
+impl CommandQueue {
+    /// Sends up to [`MAX_BATCH`] messages in one request. Entries SQS refuses are sent again
+    /// once; what still fails is an error (the caller's retry resends, and deterministic command
+    /// ids make a resent message a duplicate).
+    pub async fn send_batch(&self, messages: &[Outgoing]) -> Result<(), QueueError> {
+        let mut pending: Vec<(usize, &Outgoing)> = messages.iter().enumerate().collect();
+        for _ in 0..2 {
+            let entries: Vec<SendMessageBatchRequestEntry> = pending
+                .iter()
+                .map(|(i, m)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(&m.body)
+                        .delay_seconds(m.delay_secs.min(MAX_DELAY_SECS) as i32)
+                        .build()
+                        .expect("an id and a body are set")
+                })
+                .collect();
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError::from_sdk("SendMessageBatch", &e))?;
+            let failed: Vec<&str> = output.failed().iter().map(|f| f.id()).collect();
+            pending.retain(|(i, _)| failed.contains(&format!("m{i}").as_str()));
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(QueueError {
+            operation: "SendMessageBatch",
+            code: format!("{} entries refused", pending.len()),
+        })
     }
 }
 

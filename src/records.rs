@@ -162,6 +162,10 @@ pub struct Wait {
     pub seq: u64,
     #[serde(default)]
     pub next_check_at: String,
+    /// Go on without a pause: the command is not waiting on anything, it ran out of time (a
+    /// rescan's fan-out continuing from its cursor).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub at_once: bool,
 }
 
 /// A claimed attempt: the record it holds, its token, and the record's version as this attempt

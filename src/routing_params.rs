@@ -70,6 +70,8 @@ impl StepKey {
 pub enum StepChoice {
     One(StepKey),
     All,
+    /// The steps that change the distribution, in order: what a rescan's heal runs.
+    Converge,
 }
 
 impl StepChoice {
@@ -77,6 +79,10 @@ impl StepChoice {
         match self {
             Self::One(step) => vec![step],
             Self::All => StepKey::ALL.to_vec(),
+            Self::Converge => StepKey::ALL
+                .into_iter()
+                .filter(|s| s.is_mutating())
+                .collect(),
         }
     }
 }

@@ -90,8 +90,11 @@ impl Table {
         now: SystemTime,
     ) -> Result<(), StoreError> {
         let distribution_id = &routing.distribution_id;
-        let pk = target_pk(&command.account_id, distribution_id);
-        let sort = format!("{}#{distribution_id}#{ROUTING_KIND}", command.account_id);
+        let pk = target_pk(&command.tenant().account_id, distribution_id);
+        let sort = format!(
+            "{}#{distribution_id}#{ROUTING_KIND}",
+            command.tenant().account_id
+        );
         let mut set = vec![
             "siteId = :site",
             "imsOrgId = :org",
@@ -104,6 +107,7 @@ impl Table {
             "routingFunctionName = :function",
             "lambdaFunctionName = :lambda",
             "edgeRoleName = :role",
+            "allowDomainMismatch = :mismatch",
             "lastCommandId = :command",
             "lastCheckedAt = :now",
             "updatedAt = :now",
@@ -120,9 +124,9 @@ impl Table {
             .table_name(&self.name)
             .key("pk", s(&pk))
             .key("sk", s(ROUTING_KIND))
-            .expression_attribute_values(":site", s(command.site_id.as_str()))
-            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
-            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":site", s(command.tenant().site_id.as_str()))
+            .expression_attribute_values(":org", s(command.tenant().ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.tenant().account_id.as_str()))
             .expression_attribute_values(":distribution", s(distribution_id.as_str()))
             .expression_attribute_values(":desired", s("deployed"))
             .expression_attribute_values(":behavior", s(routing.behavior.as_param()))
@@ -131,11 +135,15 @@ impl Table {
             .expression_attribute_values(":function", s(&names.function))
             .expression_attribute_values(":lambda", s(&names.lambda))
             .expression_attribute_values(":role", s(&names.role))
+            .expression_attribute_values(
+                ":mismatch",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(routing.allow_domain_mismatch),
+            )
             .expression_attribute_values(":command", s(command.command_id.as_str()))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
             .expression_attribute_values(":gsi1sk", s(&sort))
-            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.tenant().site_id)))
             .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0));
@@ -159,6 +167,13 @@ impl Table {
                 "cachePolicyId",
             ),
         ];
+        if let Some(paths) = &routing.targeted_paths {
+            set.push("targetedPaths = :paths");
+            request = request.expression_attribute_values(
+                ":paths",
+                crate::attributes::to_attribute(&serde_json::json!(paths)),
+            );
+        }
         for (assignment, placeholder, step, fact) in known {
             if let Some(value) = facts[step][fact].as_str().filter(|v| !v.is_empty()) {
                 set.push(assignment);
@@ -185,10 +200,10 @@ impl Table {
             .action
             .distribution_id()
             .expect("log delivery commands name their distribution");
-        let pk = target_pk(&command.account_id, distribution_id);
+        let pk = target_pk(&command.tenant().account_id, distribution_id);
         let sort = format!(
             "{}#{distribution_id}#{LOG_DELIVERY_KIND}",
-            command.account_id
+            command.tenant().account_id
         );
         let mut request = self
             .client
@@ -196,9 +211,9 @@ impl Table {
             .table_name(&self.name)
             .key("pk", s(&pk))
             .key("sk", s(LOG_DELIVERY_KIND))
-            .expression_attribute_values(":site", s(command.site_id.as_str()))
-            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
-            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":site", s(command.tenant().site_id.as_str()))
+            .expression_attribute_values(":org", s(command.tenant().ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.tenant().account_id.as_str()))
             .expression_attribute_values(":distribution", s(distribution_id.as_str()))
             .expression_attribute_values(":desired", s("enabled"))
             .expression_attribute_values(":source", s(&plan.source_name))
@@ -207,7 +222,7 @@ impl Table {
             .expression_attribute_values(":now", s(rfc3339(now)))
             .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
             .expression_attribute_values(":gsi1sk", s(&sort))
-            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.tenant().site_id)))
             .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0));
@@ -234,6 +249,29 @@ impl Table {
         Ok(())
     }
 
+    /// Records the delivery a rescan's heal left in place.
+    pub async fn log_delivery_healed(
+        &self,
+        account_id: &AccountId,
+        distribution_id: &DistributionId,
+        report: &DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(target_pk(account_id, distribution_id)))
+            .key("sk", s(LOG_DELIVERY_KIND))
+            .condition_expression("attribute_exists(pk)");
+        request = match &report.delivery_id {
+            Some(id) => request
+                .update_expression("SET deliveryId = :delivery")
+                .expression_attribute_values(":delivery", s(id)),
+            None => request.update_expression("REMOVE deliveryId"),
+        };
+        crate::records::written(request.send().await, "UpdateItem").map(|_| ())
+    }
+
     /// Records that the distribution's log delivery is off; it leaves the rescan index.
     pub async fn log_delivery_disabled(
         &self,
@@ -245,10 +283,10 @@ impl Table {
             .action
             .distribution_id()
             .expect("log delivery commands name their distribution");
-        let pk = target_pk(&command.account_id, distribution_id);
+        let pk = target_pk(&command.tenant().account_id, distribution_id);
         let sort = format!(
             "{}#{distribution_id}#{LOG_DELIVERY_KIND}",
-            command.account_id
+            command.tenant().account_id
         );
         self.client
             .update_item()
@@ -263,16 +301,16 @@ impl Table {
                  version = if_not_exists(version, :zero) + :one \
                  REMOVE deliveryId, drift, gsi1pk, gsi1sk",
             )
-            .expression_attribute_values(":site", s(command.site_id.as_str()))
-            .expression_attribute_values(":org", s(command.ims_org_id.as_str()))
-            .expression_attribute_values(":account", s(command.account_id.as_str()))
+            .expression_attribute_values(":site", s(command.tenant().site_id.as_str()))
+            .expression_attribute_values(":org", s(command.tenant().ims_org_id.as_str()))
+            .expression_attribute_values(":account", s(command.tenant().account_id.as_str()))
             .expression_attribute_values(":distribution", s(distribution_id.as_str()))
             .expression_attribute_values(":desired", s("disabled"))
             .expression_attribute_values(":source", s(&plan.source_name))
             .expression_attribute_values(":destination", s(&plan.destination_arn))
             .expression_attribute_values(":command", s(command.command_id.as_str()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.site_id)))
+            .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.tenant().site_id)))
             .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0))

@@ -603,7 +603,7 @@ async fn a_claim_whose_holder_missed_its_deadline_is_taken_over() {
         .unwrap();
     assert!(table
         .acquire_lease(
-            &command.account_id,
+            &command.tenant().account_id,
             command.action.distribution_id().unwrap(),
             "dead-invocation",
             past,
@@ -635,7 +635,7 @@ async fn a_busy_distribution_sends_the_message_back_without_burning_its_receive_
     let live = SystemTime::now() + Duration::from_secs(60);
     assert!(table
         .acquire_lease(
-            &command.account_id,
+            &command.tenant().account_id,
             command.action.distribution_id().unwrap(),
             "live-invocation",
             live,

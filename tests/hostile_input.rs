@@ -1364,9 +1364,9 @@ fn every_accepted_ims_org_id_yields_valid_aws_names() {
             match parse(&body) {
                 Parsed::Valid(command) => {
                     let plan = DeliveryPlan::new(
-                        &command.account_id,
+                        &command.tenant().account_id,
                         command.action.distribution_id().unwrap(),
-                        &command.ims_org_id,
+                        &command.tenant().ims_org_id,
                         &AccountId::parse("444455556666").unwrap(),
                     );
                     let destination = plan

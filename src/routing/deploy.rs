@@ -229,6 +229,7 @@ fn next_wait(prior: Option<&Wait>, step: StepKey, clock: Clock) -> Wait {
             checks: prior.checks + 1,
             seq: prior.seq,
             next_check_at: String::new(),
+            at_once: false,
         },
         None => Wait {
             step: step.as_str().to_owned(),
@@ -236,6 +237,7 @@ fn next_wait(prior: Option<&Wait>, step: StepKey, clock: Clock) -> Wait {
             checks: 1,
             seq: prior.map_or(0, |w| w.seq),
             next_check_at: String::new(),
+            at_once: false,
         },
     }
 }
@@ -259,7 +261,7 @@ fn final_outcome(choice: StepChoice, rows: &[StepRow]) -> &'static str {
             .and_then(|r| r.change.as_deref())
             .and_then(Change::parse)
             .map_or("exists", Change::as_str),
-        StepChoice::All => {
+        StepChoice::All | StepChoice::Converge => {
             let changed = rows
                 .iter()
                 .any(|r| matches!(r.change.as_deref(), Some("created") | Some("updated")));
@@ -283,7 +285,11 @@ fn result(
             .any(|r| r.key == key.as_str() && r.status == StepStatus::Done)
     };
     let mut result = json!({
-        "step": match choice { StepChoice::All => "all", StepChoice::One(step) => step.as_str() },
+        "step": match choice {
+            StepChoice::All => "all",
+            StepChoice::Converge => "converge",
+            StepChoice::One(step) => step.as_str(),
+        },
         "steps": facts,
     });
     if choice == StepChoice::All {
