@@ -29,19 +29,8 @@ fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) 
     })
 }
 
-/// Handles `body`, then every continuation it puts on the queue, until none comes. Returns the
-/// number of messages handled.
 async fn run_to_end(stack: &Stack, consumer: &Consumer, body: &Value) -> usize {
-    let mut pending = vec![sqs_message(&unique_command(), &body.to_string(), 1)];
-    let mut handled = 0;
-    while !pending.is_empty() {
-        handled += pending.len();
-        assert!(handled < 40, "the command never settled");
-        let response = consumer.handle(event(pending), deadline()).await;
-        assert!(failed_ids(&response).is_empty(), "no message is retried");
-        pending = stack.take_messages(consumer).await;
-    }
-    handled
+    stack.run_to_end(consumer, &body.to_string()).await
 }
 
 fn step_statuses(record: &Value) -> Vec<(String, String)> {

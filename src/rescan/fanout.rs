@@ -93,10 +93,15 @@ pub async fn fan_out(
     };
 
     let mut truncated = false;
+    let mut pages = 0;
+    // Checks wait here until ten make a full batch; the rest go out when the run ends.
+    let mut outgoing = Vec::new();
     while !progress.cursor.done {
-        if Instant::now() + TIME_RESERVE >= deadline {
+        // Every run reads at least one page, so a continuation always gets further.
+        if pages > 0 && Instant::now() + TIME_RESERVE >= deadline {
             break;
         }
+        pages += 1;
         if settings.max_targets.is_some_and(|cap| progress.sent >= cap) {
             truncated = true;
             break;
@@ -105,7 +110,6 @@ pub async fn fan_out(
             .targets_page(source, &progress.cursor)
             .await
             .map_err(store_failure)?;
-        let mut outgoing = Vec::new();
         for target in page.iter().filter(|t| t.registered) {
             if target.last_checked_ms.is_some_and(|at| at > cutoff) {
                 progress.recently_checked += 1;
@@ -127,13 +131,16 @@ pub async fn fan_out(
                 delay_secs: group.saturating_mul(ACCOUNT_GROUP_SPACING_SECS),
             });
         }
-        send(queue, &outgoing).await?;
+        let full = outgoing.len() - outgoing.len() % MAX_BATCH;
+        send(queue, &outgoing[..full]).await?;
+        outgoing.drain(..full);
         // A truncated page is not resumed: the cap holds for the whole rescan.
         progress.cursor = next;
         if truncated {
             break;
         }
     }
+    send(queue, &outgoing).await?;
 
     let finished = progress.cursor.done || truncated;
     let mut result = json!({

@@ -204,6 +204,59 @@ impl Stack {
             .collect()
     }
 
+    /// Handles `body`, then every message the consumer puts on its queue (continuations, a
+    /// rescan's target checks), until none comes. Returns how many messages were handled.
+    pub async fn run_to_end(&self, consumer: &Consumer, body: &str) -> usize {
+        let mut pending = vec![sqs_message(&unique_command(), body, 1)];
+        let mut handled = 0;
+        while !pending.is_empty() {
+            handled += pending.len();
+            assert!(handled < 2_000, "the command never settled");
+            let response = consumer.handle(event(pending), deadline()).await;
+            assert!(failed_ids(&response).is_empty(), "no message is retried");
+            pending = self.take_messages(consumer).await;
+        }
+        handled
+    }
+
+    /// A table of the test's own, with the stack table's keys and indexes, so a test can own
+    /// every target in it.
+    pub async fn fresh_table(&self) -> String {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let existing = dynamodb
+            .describe_table()
+            .table_name(self.config().table)
+            .send()
+            .await
+            .expect("describe the stack's table")
+            .table
+            .expect("the stack's table");
+        let name = format!("test-{}", unique_suffix());
+        let indexes = existing
+            .global_secondary_indexes()
+            .iter()
+            .map(|index| {
+                aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                    .index_name(index.index_name().unwrap())
+                    .set_key_schema(Some(index.key_schema().to_vec()))
+                    .projection(index.projection().unwrap().clone())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        dynamodb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(existing.attribute_definitions().to_vec()))
+            .set_key_schema(Some(existing.key_schema().to_vec()))
+            .set_global_secondary_indexes(Some(indexes))
+            .send()
+            .await
+            .expect("create a test table");
+        name
+    }
+
     /// Credentials acting as an account's own administrator (from accounts.json).
     pub async fn sdk_of_account(&self, account_id: &str) -> SdkConfig {
         let path = PathBuf::from(self.var("CDN_ONBOARD_LOCAL_ACCOUNTS_FILE"));
