@@ -116,6 +116,8 @@ struct WorkerArgs {
 
 /// How long `status --watch` follows a command before giving up.
 const WATCH_LIMIT: Duration = Duration::from_secs(3600);
+/// How long `status --watch` waits for a command's first record.
+const WATCH_FIRST_RECORD: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -225,9 +227,10 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
                 serde_json::to_string_pretty(&records).expect("JSON values serialize")
             );
         } else {
-            records
-                .iter()
-                .for_each(|r| println!("{}", status::details(r)));
+            for record in &records {
+                println!("== {}", record["sk"].as_str().unwrap_or("target"));
+                println!("{}", status::details(record));
+            }
         }
         return Ok(());
     }
@@ -241,7 +244,7 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
                 .map_err(failed)?;
             let record = match found {
                 Some(record) => record,
-                None if args.watch && started.elapsed() < WATCH_LIMIT => {
+                None if args.watch && started.elapsed() < WATCH_FIRST_RECORD => {
                     if started.elapsed().is_zero() || shown_version.is_none() {
                         shown_version = Some(serde_json::Value::Null);
                         eprintln!(
@@ -250,6 +253,13 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
+                }
+                None if args.watch => {
+                    return Err(format!(
+                        "no record for command {command_id} of site {site} after {} s; is a \
+                         worker (or the function) consuming the queue?",
+                        WATCH_FIRST_RECORD.as_secs()
+                    ))
                 }
                 None => return Err(format!("no record for command {command_id} of site {site}")),
             };

@@ -139,26 +139,36 @@ pub fn details(record: &Value) -> String {
     out
 }
 
-/// A deploy's or plan's steps as an aligned table.
+/// A deploy's steps (status, change, detail) or a plan's (what each step would do, and why)
+/// as an aligned table.
 pub fn steps_table(record: &Value) -> Option<String> {
     let steps = record.get("steps")?.as_array()?;
-    let header = ["STEP", "STATUS", "CHANGE", "DETAIL"];
+    let plan = steps.iter().any(|s| !text(s, "action").is_empty());
+    if plan {
+        let rows: Vec<Vec<String>> = steps
+            .iter()
+            .map(|s| {
+                vec![
+                    text(s, "label").to_owned(),
+                    text(s, "action").to_owned(),
+                    text(s, "detail").to_owned(),
+                ]
+            })
+            .collect();
+        return Some(aligned(&["STEP", "PLAN", "REASON"], &rows));
+    }
     let rows: Vec<Vec<String>> = steps
         .iter()
         .map(|s| {
-            let change = match text(s, "action") {
-                "" => text(s, "change"),
-                action => action,
-            };
             vec![
                 text(s, "label").to_owned(),
                 text(s, "status").to_owned(),
-                change.to_owned(),
+                text(s, "change").to_owned(),
                 text(s, "detail").to_owned(),
             ]
         })
         .collect();
-    Some(aligned(&header, &rows))
+    Some(aligned(&["STEP", "STATUS", "CHANGE", "DETAIL"], &rows))
 }
 
 /// One line of a watched command's progress, with its steps.
@@ -172,8 +182,10 @@ pub fn progress(record: &Value) -> String {
             line.push_str(&format!("  {field} {shown}"));
         }
     }
-    if let Some(next) = record.get("wait").map(|w| text(w, "nextCheckAt")) {
-        line.push_str(&format!("  next check {next}"));
+    if text(record, "status") == "waiting" {
+        if let Some(next) = record.get("wait").map(|w| text(w, "nextCheckAt")) {
+            line.push_str(&format!("  next check {next}"));
+        }
     }
     let mut out = format!("{line}\n");
     if let Some(steps) = steps_table(record) {
@@ -245,8 +257,14 @@ mod tests {
         );
         let table = steps_table(&record).unwrap();
         let lines: Vec<_> = table.lines().collect();
-        assert!(lines[1].starts_with("Edge Optimize origin") && lines[1].contains("created"));
+        assert!(lines[0].contains("PLAN"), "a row with an action makes a plan table: {table}");
         assert!(lines[3].contains("blocked"));
+        let deploy = serde_json::json!({"steps": [
+            {"key": "origin", "label": "Edge Optimize origin", "status": "done", "change": "created", "detail": "added"}
+        ]});
+        let table = steps_table(&deploy).unwrap();
+        assert!(table.lines().next().unwrap().contains("STATUS"));
+        assert!(table.lines().nth(1).unwrap().contains("created"));
         assert!(progress(&record).starts_with("t  waiting  next check t+10"));
         assert!(!is_settled(&record));
     }

@@ -133,8 +133,8 @@ fn reason(step: StepKey, change: Change) -> String {
         StepKey::Verify => "the verification",
     };
     match change {
-        Change::Created => format!("{what} will be created"),
-        Change::Updated => format!("{what} will be updated"),
-        Change::Exists => format!("{what} is already in place"),
+        Change::Created => format!("{what}: to be created"),
+        Change::Updated => format!("{what}: to be updated"),
+        Change::Exists => format!("{what}: already in place"),
     }
 }
