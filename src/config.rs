@@ -118,9 +118,11 @@ impl Config {
             });
         }
 
-        let edge_domain =
-            get("EDGE_OPTIMIZE_EDGE_DOMAIN").unwrap_or_else(|| DEFAULT_EDGE_DOMAIN.to_owned());
-        if !is_domain_name(&edge_domain) {
+        // Lowercased: the Lambda@Edge handler compares it exactly with the origin's domain.
+        let edge_domain = get("EDGE_OPTIMIZE_EDGE_DOMAIN")
+            .unwrap_or_else(|| DEFAULT_EDGE_DOMAIN.to_owned())
+            .to_ascii_lowercase();
+        if !crate::site::is_domain_name(&edge_domain) {
             return Err(ConfigError::Malformed {
                 name: "EDGE_OPTIMIZE_EDGE_DOMAIN",
                 rule: "must be a domain name such as live.edgeoptimize.net".to_owned(),
@@ -166,17 +168,6 @@ impl Config {
             rescan_min_interval: Duration::from_secs(rescan_min_interval_secs),
         })
     }
-}
-
-fn is_domain_name(name: &str) -> bool {
-    name.len() <= 253
-        && name.contains('.')
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 fn number(

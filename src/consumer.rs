@@ -302,10 +302,21 @@ impl Consumer {
         }
 
         let continuation = continuation_of(message);
-        if record.wait.as_ref().is_some_and(|w| continuation < w.seq) {
+        let issued = record.wait.as_ref().map_or(0, |w| w.seq);
+        if record.wait.is_some() && continuation < issued {
             tracing::info!(
                 continuation,
                 "an older copy of a waiting command; its continuation resumes it"
+            );
+            return Ok(Verdict::Acknowledge);
+        }
+        // The newest continuation is the one recorded, or (when recording the wait failed after
+        // it was sent) the one after it; a higher number was never issued.
+        if continuation > issued.saturating_add(1) {
+            tracing::warn!(
+                continuation,
+                issued,
+                "a continuation number this command never issued; dropped"
             );
             return Ok(Verdict::Acknowledge);
         }
@@ -458,7 +469,20 @@ impl Consumer {
                 finish.outcome = Some(done.outcome);
                 finish.result = Some(done.result);
                 finish.steps = done.steps;
-                self.table.finish(claim, &finish, now).await?;
+                if let Err(error) = self.table.finish(claim, &finish, now).await {
+                    if error.code != "ValidationException" {
+                        return Err(error.into());
+                    }
+                    // A result too large for a record must not make the command run forever.
+                    tracing::error!(
+                        "the command's result does not fit in its record; recorded without it"
+                    );
+                    finish.result = Some(serde_json::json!({
+                        "omitted": "the result was larger than a record may hold"
+                    }));
+                    finish.steps = None;
+                    self.table.finish(claim, &finish, now).await?;
+                }
                 return Ok(Verdict::Acknowledge);
             }
             Err(failed) => failed,
@@ -529,7 +553,7 @@ impl Consumer {
             .as_ref()
             .map_or(0, |w| w.seq)
             .max(continuation_of(message))
-            + 1;
+            .saturating_add(1);
         let delay = if wait.at_once {
             0
         } else {

@@ -125,7 +125,7 @@ pub async fn execute(
                 now: SystemTime::now(),
                 wait_timeout: services.config.wait_timeout,
             };
-            let ran = deploy(
+            let deployed = deploy(
                 &mut ctx,
                 *step,
                 &prior,
@@ -133,11 +133,30 @@ pub async fn execute(
                 progress,
                 clock,
             )
-            .await
-            .map_err(|stopped| Failed {
-                failure: stopped.failure,
-                steps: Some(stopped.steps),
-            })?;
+            .await;
+            let ran = match deployed {
+                Ok(ran) => ran,
+                Err(stopped) => {
+                    // What a failed run wrote belongs to this site all the same.
+                    if stopped.changed_routing {
+                        services
+                            .table
+                            .routing_deployed(
+                                command,
+                                routing,
+                                &ctx.names,
+                                &stopped.result["steps"],
+                                SystemTime::now(),
+                            )
+                            .await
+                            .map_err(target_not_recorded)?;
+                    }
+                    return Err(Failed {
+                        failure: stopped.failure,
+                        steps: Some(stopped.steps),
+                    });
+                }
+            };
             if ran.changed_routing {
                 services
                     .table

@@ -198,7 +198,7 @@ fn behavior(value: Option<&Value>) -> Result<Behavior, String> {
         Some(Value::String(pattern)) => pattern.trim(),
         Some(_) => return Err("params.behavior must be a string".to_owned()),
     };
-    if pattern.is_empty() || pattern == "default" || pattern == "Default (*)" {
+    if pattern.is_empty() || pattern == "default" || pattern == "Default (*)" || pattern == "*" {
         return Ok(Behavior::Default);
     }
     let valid = pattern.chars().count() <= MAX_PATH_PATTERN_CHARS
@@ -217,6 +217,12 @@ fn targeted_paths(value: Option<&Value>) -> Result<Option<Vec<String>>, String> 
         Some(Value::Array(items)) => items,
         Some(_) => return Err("params.targetedPaths must be an array of paths".to_owned()),
     };
+    if items.is_empty() {
+        return Err(
+            "params.targetedPaths must name at least one page; leave it out to route every page"
+                .to_owned(),
+        );
+    }
     if items.len() > MAX_TARGETED_PATHS {
         return Err(format!(
             "params.targetedPaths supports at most {MAX_TARGETED_PATHS} paths"
@@ -237,8 +243,23 @@ fn targeted_paths(value: Option<&Value>) -> Result<Option<Vec<String>>, String> 
                 ))
             }
         }
+        let path = &paths[paths.len() - 1];
+        if !path.starts_with('/') || !is_html_page(path) {
+            return Err(format!(
+                "params.targetedPaths[{i}] must be a page's path: starting with '/', and ending \
+                 with '/', '.html' or a segment without a dot (the routing function routes \
+                 only pages)"
+            ));
+        }
     }
     Ok(Some(paths))
+}
+
+/// The routing function's rule for a page: the path ends with `/`, with `.html`, or with a
+/// segment that has no dot.
+pub fn is_html_page(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or("");
+    path.ends_with('/') || path.ends_with(".html") || (!last.is_empty() && !last.contains('.'))
 }
 
 #[cfg(test)]
@@ -266,7 +287,7 @@ mod tests {
         assert_eq!(routing.behavior, Behavior::Default);
         assert_eq!(routing.targeted_paths, None);
         assert!(!routing.allow_domain_mismatch);
-        for alias in ["default", "Default (*)", " "] {
+        for alias in ["default", "Default (*)", " ", "*"] {
             let routing = plan_deploy(&with("behavior", json!(alias))).unwrap();
             assert_eq!(routing.behavior, Behavior::Default, "{alias}");
         }
@@ -302,6 +323,17 @@ mod tests {
                 "params.targetedPaths[1]",
             ),
             ("targetedPaths", json!([""]), "params.targetedPaths[0]"),
+            ("targetedPaths", json!([]), "at least one page"),
+            (
+                "targetedPaths",
+                json!(["/", "products"]),
+                "params.targetedPaths[1] must be a page",
+            ),
+            (
+                "targetedPaths",
+                json!(["/products.json"]),
+                "params.targetedPaths[0] must be a page",
+            ),
             (
                 "targetedPaths",
                 json!("/"),

@@ -41,8 +41,10 @@ impl SiteBaseUrl {
             return Err(format!("{rule} (a domain name, not an IP address)"));
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if !host.contains('.') {
-            return Err(format!("{rule} (a fully qualified domain name)"));
+        if !is_domain_name(&host) {
+            return Err(format!(
+                "{rule} (a fully qualified domain name: labels of letters, digits and hyphens)"
+            ));
         }
         Ok(Self { host })
     }
@@ -80,6 +82,19 @@ impl SiteBaseUrl {
     }
 }
 
+/// A fully qualified DNS name: at least two labels of 1-63 letters, digits and inner hyphens
+/// (international names as their punycode `xn--` form), 253 characters at most.
+pub fn is_domain_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 impl fmt::Display for SiteBaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "https://{}", self.host)
@@ -105,6 +120,9 @@ mod tests {
 
         let shop = SiteBaseUrl::parse("https://shop.example.co.uk").unwrap();
         assert_eq!(shop.forwarded_host(), "shop.example.co.uk");
+
+        let international = SiteBaseUrl::parse("https://bücher.example/").unwrap();
+        assert_eq!(international.host(), "xn--bcher-kva.example");
     }
 
     #[test]
@@ -120,6 +138,13 @@ mod tests {
             "www.example.com",
             "https://www.exa mple.com",
             "",
+            "https://*.example.com",
+            "https://www.exa\"mple.com",
+            "https://a{b}.example.com",
+            "https://a;b.example.com",
+            "https://.example.com",
+            "https://a..example.com",
+            "https://-a.example.com",
         ] {
             assert!(SiteBaseUrl::parse(raw).is_err(), "{raw}");
         }

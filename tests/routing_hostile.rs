@@ -1,6 +1,10 @@
 //! Hostile inputs and situations for edge routing (`deploy-step`, `plan-deploy`, `discover`),
-//! its continuations and the generated edge code. Each test states what should happen; the ones
-//! that fail show a defect.
+//! its continuations and the generated edge code, from an adversarial review: each test pins
+//! the behaviour a finding called for (associations only once the origin and cache key are in
+//! place, failover to the routed behavior's own origin, continuation numbers that were never
+//! issued dropped, records that always fit, a failed deploy still registering its target, a
+//! verify that probes a targeted page, strict site hosts and targeted paths, an origin kept on
+//! https, line separators escaped in the generated code).
 
 mod support;
 

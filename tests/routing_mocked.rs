@@ -669,7 +669,9 @@ async fn lambda_drifted_trust_and_environment_are_healed() {
 
 async fn ready_for_association() -> Customer {
     let customer = deployed_lambda().await;
+    step(&customer, StepKey::Origin).await.unwrap();
     step(&customer, StepKey::Function).await.unwrap();
+    step(&customer, StepKey::Cache).await.unwrap();
     customer.clear_writes();
     customer
 }
@@ -837,6 +839,8 @@ async fn a_customers_own_viewer_request_function_is_refused() {
 #[tokio::test]
 async fn associate_before_the_function_is_published_says_which_step_to_run() {
     let customer = deployed_lambda().await;
+    step(&customer, StepKey::Origin).await.unwrap();
+    step(&customer, StepKey::Cache).await.unwrap();
     let failure = step(&customer, StepKey::Associate).await.unwrap_err();
     assert_eq!(failure.code, ErrorCode::NotFound);
     assert!(

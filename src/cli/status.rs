@@ -257,7 +257,10 @@ mod tests {
         );
         let table = steps_table(&record).unwrap();
         let lines: Vec<_> = table.lines().collect();
-        assert!(lines[0].contains("PLAN"), "a row with an action makes a plan table: {table}");
+        assert!(
+            lines[0].contains("PLAN"),
+            "a row with an action makes a plan table: {table}"
+        );
         assert!(lines[3].contains("blocked"));
         let deploy = serde_json::json!({"steps": [
             {"key": "origin", "label": "Edge Optimize origin", "status": "done", "change": "created", "detail": "added"}

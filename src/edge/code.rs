@@ -37,8 +37,14 @@ pub const ROUTED_CONFIG_VALUE: &str = "LLMCLIENT=true";
 /// function removes them from every request.
 const SPOOFABLE_HEADERS: [&str; 3] = ["x-edgeoptimize-api-key", URL_HEADER, CONFIG_HEADER];
 
+/// A value as a JavaScript literal. JSON is one, but for U+2028 and U+2029, which JSON strings
+/// may hold raw and older JavaScript (ES5, which CloudFront Functions follow) reads as line
+/// ends: those are escaped too.
 fn literal<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain values always serialize")
+    serde_json::to_string(value)
+        .expect("plain values always serialize")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 /// The routing function for a distribution whose own traffic goes to `default_origin_id`.
@@ -177,6 +183,8 @@ mod tests {
         let code = routing_function("origin-\"x'</script>", None);
         assert!(code.contains(r#"const DEFAULT_ORIGIN_ID = "origin-\"x'</script>";"#));
         assert!(code.contains("const TARGETED_PATHS = null;"));
+        let separators = routing_function("web\u{2028}\u{2029}", None);
+        assert!(separators.contains(r#"const DEFAULT_ORIGIN_ID = "web\u2028\u2029";"#));
         let paths = vec!["/".to_owned(), "/products".to_owned()];
         let code = routing_function("web", Some(&paths));
         assert!(code.contains(r#"const TARGETED_PATHS = ["/","/products"];"#));

@@ -9,12 +9,13 @@ use aws_sdk_cloudfront::types::{
     LambdaFunctionAssociation, LambdaFunctionAssociations,
 };
 
-use crate::edge::names::{is_origin_lambda_arn, is_routing_function_arn};
+use crate::edge::names::{is_origin_lambda_arn, is_routing_function_arn, ORIGIN_ID};
 use crate::error::{ErrorCode, Failure};
 use crate::retry::aws_call;
+use crate::routing::cache::forwards_headers;
 use crate::routing::calls::cloudfront_failure;
 use crate::routing::context::Routing;
-use crate::routing::distribution::{behavior, converge};
+use crate::routing::distribution::{behavior, converge, read};
 use crate::routing::lambda_edge::{handler_package, versions};
 use crate::routing::step::{Change, Done, Outcome};
 use crate::routing_params::Behavior;
@@ -23,6 +24,9 @@ use crate::routing_params::Behavior;
 const LAMBDA_EVENTS: [EventType; 2] = [EventType::OriginRequest, EventType::OriginResponse];
 
 pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
+    if !ctx.planning() {
+        ensure_prerequisites(ctx).await?;
+    }
     let function_arn = live_function_arn(ctx).await?;
     let version_arn = current_version_arn(ctx).await?;
     let wanted = &ctx.params.behavior;
@@ -56,6 +60,38 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
     }
     done.detail = detail;
     Ok(Outcome::Done(done))
+}
+
+/// Routing may only be wired in once the origin it sends agents to exists and the behavior's
+/// cache key tells agents' pages from people's; otherwise agents would be sent to a missing
+/// origin, or share cached pages with people.
+async fn ensure_prerequisites(ctx: &Routing<'_>) -> Result<(), Failure> {
+    let mut snapshot = read(ctx).await?;
+    let has_origin = snapshot
+        .config
+        .origins
+        .as_ref()
+        .is_some_and(|o| o.items.iter().any(|o| o.id == ORIGIN_ID));
+    if !has_origin {
+        return Err(Failure::new(
+            ErrorCode::NotFound,
+            format!(
+                "the distribution has no {ORIGIN_ID} origin yet; run the origin step first \
+                 (nothing was changed)"
+            ),
+        ));
+    }
+    if !forwards_headers(ctx, &mut snapshot.config).await? {
+        return Err(Failure::new(
+            ErrorCode::NotFound,
+            format!(
+                "{} does not forward the Edge Optimize headers in its cache key yet; run the \
+                 cache step first (nothing was changed)",
+                ctx.params.behavior.describe()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The routing function's ARN, once it is published. In a plan, the ARN it will have.

@@ -42,6 +42,40 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
     Ok(Outcome::Done(done))
 }
 
+/// Whether the behavior's cache key already holds both Edge Optimize headers (its legacy
+/// settings, or its cache policy).
+pub async fn forwards_headers(
+    ctx: &Routing<'_>,
+    config: &mut DistributionConfig,
+) -> Result<bool, Failure> {
+    let mut target = behavior(config, &ctx.params.behavior)?;
+    let has_all = |items: &[String]| {
+        items.iter().any(|h| h == "*")
+            || CACHE_KEY_HEADERS
+                .iter()
+                .all(|wanted| items.iter().any(|h| h.eq_ignore_ascii_case(wanted)))
+    };
+    match target.policy_id() {
+        None => Ok(target
+            .forwarded_values()
+            .as_ref()
+            .and_then(|f| f.headers.as_ref())
+            .and_then(|h| h.items.as_deref())
+            .is_some_and(has_all)),
+        Some(id) => {
+            let (policy, _) = get_policy(ctx, &id).await?;
+            let headers = policy
+                .parameters_in_cache_key_and_forwarded_to_origin
+                .as_ref()
+                .and_then(|p| p.headers_config.as_ref())
+                .filter(|h| h.header_behavior == CachePolicyHeaderBehavior::Whitelist)
+                .and_then(|h| h.headers.as_ref())
+                .and_then(|h| h.items.as_deref());
+            Ok(headers.is_some_and(|items| !items.iter().any(|h| h == "*") && has_all(items)))
+        }
+    }
+}
+
 /// The behavior keeps its legacy cache settings; the headers join its forwarded headers.
 async fn legacy(ctx: &Routing<'_>) -> Result<Done, Failure> {
     let wanted = &ctx.params.behavior;

@@ -63,6 +63,10 @@ pub struct Ran {
 pub struct Stopped {
     pub failure: Failure,
     pub steps: Vec<StepRow>,
+    /// A step that changes the distribution ran (and may have written) before the failure.
+    pub changed_routing: bool,
+    /// What the run gathered before it stopped.
+    pub result: Value,
 }
 
 /// Writes the step list while a run goes on.
@@ -105,35 +109,43 @@ pub async fn deploy(
         .unwrap_or(rows.len());
     let remaining = &steps[first..];
 
-    let stop = |rows: &mut Vec<StepRow>, index: usize, failure: Failure| {
+    let mut changed_routing = false;
+    let stop = |rows: &mut Vec<StepRow>,
+                index: usize,
+                failure: Failure,
+                changed_routing: bool,
+                facts: &Map<String, Value>| {
         if let Some(row) = rows.get_mut(index) {
             row.set(StepStatus::Error, failure.message.clone(), &now);
         }
         Stopped {
             failure,
             steps: rows.clone(),
+            changed_routing,
+            result: json!({"steps": facts}),
         }
     };
 
     let serving = match prepare(ctx, remaining, site_configs).await {
         Ok(serving) => serving,
         Err(failure) => {
-            let stopped = stop(&mut rows, first, failure);
+            let stopped = stop(&mut rows, first, failure, false, &facts);
             progress.write(&stopped.steps).await;
             return Err(stopped);
         }
     };
 
-    let mut changed_routing = false;
     for (offset, step) in remaining.iter().enumerate() {
         let index = first + offset;
         rows[index].set(StepStatus::InProgress, "running", &now);
         progress.write(&rows).await;
+        // From here the step may write: the target is registered however it ends.
+        changed_routing |= step.is_mutating() && !ctx.planning();
 
         let outcome = match run_step(ctx, *step).await {
             Ok(outcome) => outcome,
             Err(failure) => {
-                let stopped = stop(&mut rows, index, failure);
+                let stopped = stop(&mut rows, index, failure, changed_routing, &facts);
                 progress.write(&stopped.steps).await;
                 return Err(stopped);
             }
@@ -144,7 +156,6 @@ pub async fn deploy(
                 rows[index].set(StepStatus::Done, done.detail, &now);
                 rows[index].change = Some(change.as_str().to_owned());
                 facts.insert(step.as_str().to_owned(), Value::Object(done.facts));
-                changed_routing |= step.is_mutating();
                 progress.write(&rows).await;
             }
             Outcome::Waiting { detail } => {
@@ -161,7 +172,7 @@ pub async fn deploy(
                             spoken(clock.wait_timeout)
                         ),
                     );
-                    let stopped = stop(&mut rows, index, failure);
+                    let stopped = stop(&mut rows, index, failure, changed_routing, &facts);
                     progress.write(&stopped.steps).await;
                     return Err(stopped);
                 }

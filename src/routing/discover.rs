@@ -18,6 +18,11 @@ use crate::routing::lambda_edge::{package_for, trusts_edge_services, versions};
 
 /// ListDistributions pages read at most (100 distributions each).
 const MAX_LIST_PAGES: usize = 100;
+/// The distribution list a record carries, in bytes of JSON at most: the whole record must stay
+/// under DynamoDB's 400 KB. What does not fit is counted, not listed.
+const MAX_LISTED_BYTES: usize = 200_000;
+/// Aliases listed per distribution at most (the count says how many there are).
+const MAX_ALIASES: usize = 50;
 
 pub struct Clients {
     pub cloudfront: cloudfront::Client,
@@ -55,7 +60,22 @@ pub async fn discover(
         Err(failure) => return Err(failure.clone()),
     };
     result["checks"] = json!([{"name": "connectorRole", "ok": true}, read_check]);
-    result["distributions"] = json!(listed.unwrap_or_default());
+    let listed = listed.unwrap_or_default();
+    let total = listed.len();
+    let (shown, _) = listed
+        .into_iter()
+        .fold((Vec::new(), 0usize), |(mut shown, bytes), d| {
+            let size = d.to_string().len();
+            if bytes + size <= MAX_LISTED_BYTES {
+                shown.push(d);
+            }
+            (shown, bytes + size)
+        });
+    if shown.len() < total {
+        result["distributionsTruncated"] = json!(true);
+    }
+    result["distributionCount"] = json!(total);
+    result["distributions"] = json!(shown);
 
     if let Some(id) = distribution_id {
         result["distribution"] = one_distribution(clients, id, edge_domain, deadline).await?;
@@ -82,13 +102,16 @@ async fn list_distributions(
             break;
         };
         for summary in list.items.unwrap_or_default() {
+            let aliases = summary.aliases.and_then(|a| a.items).unwrap_or_default();
+            let comment: String = summary.comment.chars().take(128).collect();
             found.push(json!({
                 "id": summary.id,
                 "domainName": summary.domain_name,
-                "aliases": summary.aliases.and_then(|a| a.items).unwrap_or_default(),
+                "aliasCount": aliases.len(),
+                "aliases": aliases.into_iter().take(MAX_ALIASES).collect::<Vec<_>>(),
                 "status": summary.status,
                 "enabled": summary.enabled,
-                "comment": summary.comment,
+                "comment": comment,
             }));
         }
         marker = list

@@ -200,17 +200,43 @@ pub fn behavior<'a>(
     }
 }
 
-/// The origin the distribution's own traffic goes to: the default behavior's target.
-pub fn default_origin_id(config: &DistributionConfig) -> Result<String, Failure> {
-    config
-        .default_cache_behavior
+/// The origin agents' requests fail over to: the one the routed behavior sends its own traffic
+/// to. It must be an origin (an origin group cannot be one half of the failover group the
+/// routing function makes) and not the Edge Optimize origin itself.
+pub fn failover_origin_id(
+    config: &mut DistributionConfig,
+    wanted: &Behavior,
+) -> Result<String, Failure> {
+    let place = wanted.describe();
+    let target = behavior(config, wanted)?.target_origin_id().clone();
+    if target.is_empty() {
+        return Err(Failure::new(
+            ErrorCode::NotFound,
+            format!("{place} has no target origin"),
+        ));
+    }
+    if target == crate::edge::names::ORIGIN_ID {
+        return Err(Failure::new(
+            ErrorCode::Conflict,
+            format!(
+                "{place} sends its traffic to the Edge Optimize origin itself; point it back at \
+                 the site's own origin, then send the command again"
+            ),
+        ));
+    }
+    let is_group = config
+        .origin_groups
         .as_ref()
-        .map(|b| b.target_origin_id.clone())
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| {
-            Failure::new(
-                ErrorCode::NotFound,
-                "the distribution's default behavior has no target origin",
-            )
-        })
+        .and_then(|g| g.items.as_ref())
+        .is_some_and(|groups| groups.iter().any(|g| g.id == target));
+    if is_group {
+        return Err(Failure::new(
+            ErrorCode::Conflict,
+            format!(
+                "{place} sends its traffic to the origin group '{target}'; Edge Optimize routing \
+                 fails over to a single origin, so it cannot be deployed on this behavior"
+            ),
+        ));
+    }
+    Ok(target)
 }

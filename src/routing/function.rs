@@ -1,6 +1,9 @@
 //! Step `function`: the distribution's routing function (CloudFront Functions), generated from
-//! the default behavior's origin and the targeted paths, created or updated only when its code
-//! differs, then published to LIVE.
+//! the routed behavior's origin (where agents fail over to) and the targeted paths, created or
+//! updated only when its code differs, then published to LIVE.
+//!
+//! The function is one per distribution: routing serves one behavior of a distribution at a
+//! time (the routing target record names it).
 //!
 //! Publishing uses the DEVELOPMENT stage's ETag (the one the preceding create or update
 //! returned), never the LIVE one.
@@ -15,7 +18,7 @@ use crate::error::{AwsFault, ErrorCode, Failure};
 use crate::retry::aws_call;
 use crate::routing::calls::{cloudfront_failure, is_stale_etag, STALE_ETAG_ATTEMPTS};
 use crate::routing::context::Routing;
-use crate::routing::distribution::{default_origin_id, read};
+use crate::routing::distribution::{failover_origin_id, read};
 use crate::routing::step::{Change, Done, Outcome};
 
 /// One stage of the function as CloudFront holds it.
@@ -25,8 +28,8 @@ struct Stage {
 }
 
 pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
-    let snapshot = read(ctx).await?;
-    let default_origin = default_origin_id(&snapshot.config)?;
+    let mut snapshot = read(ctx).await?;
+    let default_origin = failover_origin_id(&mut snapshot.config, &ctx.params.behavior)?;
     let code = desired_code(ctx, &default_origin)?;
 
     for attempt in 1..=STALE_ETAG_ATTEMPTS {

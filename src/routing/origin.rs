@@ -96,7 +96,8 @@ pub fn apply(
 /// Brings our origin back to its domain and headers; whether anything changed.
 fn heal(origin: &mut Origin, edge_domain: &str, headers: &[OriginCustomHeader]) -> bool {
     let mut changed = false;
-    if !origin.domain_name.eq_ignore_ascii_case(edge_domain) {
+    // Exactly: the Lambda@Edge handler compares the two as they are.
+    if origin.domain_name != edge_domain {
         origin.domain_name = edge_domain.to_owned();
         changed = true;
     }
@@ -106,9 +107,26 @@ fn heal(origin: &mut Origin, edge_domain: &str, headers: &[OriginCustomHeader]) 
         origin.custom_headers = Some(custom_headers(headers));
         changed = true;
     }
-    if origin.custom_origin_config.is_none() {
-        origin.custom_origin_config = Some(custom_origin_config());
-        changed = true;
+    // The API key travels in a header: https only, TLS 1.2.
+    match origin.custom_origin_config.as_mut() {
+        None => {
+            origin.custom_origin_config = Some(custom_origin_config());
+            changed = true;
+        }
+        Some(config) => {
+            if config.origin_protocol_policy != OriginProtocolPolicy::HttpsOnly {
+                config.origin_protocol_policy = OriginProtocolPolicy::HttpsOnly;
+                changed = true;
+            }
+            let tls = config
+                .origin_ssl_protocols
+                .as_ref()
+                .map(|p| p.items.as_slice());
+            if tls != Some(&[SslProtocol::TlSv12][..]) {
+                config.origin_ssl_protocols = custom_origin_config().origin_ssl_protocols;
+                changed = true;
+            }
+        }
     }
     changed
 }
@@ -238,6 +256,31 @@ mod tests {
         shouting[0].header_name = API_KEY_HEADER.to_ascii_uppercase();
         config.origins.as_mut().unwrap().items[1].custom_headers = Some(custom_headers(&shouting));
         assert_eq!(apply(&mut config, edge, &stale).unwrap(), None);
+    }
+
+    #[test]
+    fn heals_an_origin_moved_to_plain_http() {
+        let mut config = config_with(vec![customer_origin()]);
+        let edge = "live.edgeoptimize.net";
+        apply(&mut config, edge, &headers()).unwrap();
+        let ours = &mut config.origins.as_mut().unwrap().items[1];
+        ours.custom_origin_config
+            .as_mut()
+            .unwrap()
+            .origin_protocol_policy = OriginProtocolPolicy::HttpOnly;
+        assert_eq!(
+            apply(&mut config, edge, &headers()).unwrap(),
+            Some(Change::Updated)
+        );
+        let ours = &config.origins.as_ref().unwrap().items[1];
+        assert_eq!(
+            ours.custom_origin_config
+                .as_ref()
+                .unwrap()
+                .origin_protocol_policy,
+            OriginProtocolPolicy::HttpsOnly
+        );
+        assert_eq!(apply(&mut config, edge, &headers()).unwrap(), None);
     }
 
     #[test]

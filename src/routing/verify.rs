@@ -23,6 +23,10 @@ pub const AGENT_USER_AGENT: &str = "chatgpt-user";
 pub const HUMAN_USER_AGENT: &str = "Mozilla/5.0";
 /// How long one probe may take, unless the invocation has less time left.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Edge Optimize headers kept from one response, and characters kept of each value: a probe's
+/// result is recorded, and a record has a size limit.
+const MAX_HEADERS: usize = 16;
+const MAX_HEADER_CHARS: usize = 256;
 
 /// What one probe saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -102,11 +106,16 @@ impl Prober for HttpProber {
                         .iter()
                         .filter(|(name, _)| name.as_str().starts_with("x-edgeoptimize"))
                         .filter_map(|(name, value)| {
-                            value
+                            let value: String = value
                                 .to_str()
-                                .ok()
-                                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+                                .ok()?
+                                .chars()
+                                .filter(|c| !c.is_control())
+                                .take(MAX_HEADER_CHARS)
+                                .collect();
+                            Some((name.as_str().to_owned(), value))
                         })
+                        .take(MAX_HEADERS)
                         .collect();
                     let location = response
                         .status()
@@ -176,7 +185,14 @@ pub async fn run(ctx: &Routing<'_>) -> Result<Outcome, Failure> {
         Ok(Serving::Site(host)) => host,
         _ => snapshot.domain_name.clone(),
     };
-    let url = format!("https://{host}/");
+    // With targeted paths only those pages are routed: probe one of them.
+    let path = ctx
+        .params
+        .targeted_paths
+        .as_ref()
+        .and_then(|paths| paths.iter().find(|p| !p.contains('*')))
+        .map_or("/", String::as_str);
+    let url = format!("https://{host}{path}");
     let left = ctx
         .deadline
         .saturating_duration_since(tokio::time::Instant::now());
