@@ -9,7 +9,8 @@
 //! records    command record `accepted` → idempotency → claim (`running`)
 //! lease      one mutating command per distribution
 //! connector  AssumeRole (external id = IMS org id) → customer-scoped clients
-//! execute    log_delivery::enable / disable, routing::deploy / plan / discover → targets
+//! execute    log_delivery::enable / disable, routing::deploy / plan / discover,
+//!            rescan::fanout / check → targets
 //! consumer   `succeeded` | `failed` | `waiting` + continuation | retry → partial batch response
 //! ```
 //!
@@ -22,6 +23,7 @@
 //! | [`log_delivery`], [`delivery_names`] | enable and disable; the names and fixed configuration |
 //! | [`routing`], [`routing_params`], [`site`], [`steps`] | the deploy steps, plan and discovery; their params; the site; the step list |
 //! | [`edge`] | the routing resources' names, the generated edge code, the Lambda@Edge package |
+//! | [`rescan`], [`rescan_params`], [`log_delivery_check`] | the fan-out over the target indexes, each target's check and heal |
 //! | [`error`], [`retry`] | the contract's codes and the one classification of AWS errors; backoff |
 //! | [`queue`], [`worker`] | sending back and spacing retries; the long-polling worker |
 //! | [`config`], [`app`], [`telemetry`], [`clock`] | configuration, wiring, logging, times |

@@ -115,6 +115,7 @@ async fn the_lambda_binary_handles_the_sample_events() {
         "malformed.json",
         "disable-log-delivery.json",
         "discover.json",
+        "rescan-scheduled.json",
     ] {
         let response = invoke(port, event);
         assert_eq!(
@@ -138,6 +139,16 @@ async fn the_lambda_binary_handles_the_sample_events() {
         .invalid_record("7c1f0d2a-0005-4b8e-9d1a-000000000005")
         .await;
     assert_eq!(malformed["code"], "INVALID_COMMAND");
+    let scheduled = stack
+        .table()
+        .command_json(&cdn_onboard::records::CommandKey {
+            pk: "SYSTEM".into(),
+            sk: "CMD#rescan-2026-12-03T18:00:00Z".into(),
+        })
+        .await
+        .unwrap()
+        .expect("the scheduled rescan's record, under SYSTEM");
+    assert_eq!(scheduled["outcome"], "fanned-out", "{scheduled}");
     let discovered = stack.record("site-demo", "evt-discover-0001").await;
     assert_eq!(discovered["outcome"], "connected", "{discovered}");
     assert_eq!(discovered["result"]["distribution"]["found"], false);

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Put one command on the queue, from a JSON file (or - for stdin) or built from flags.
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Show command records: one command, a site's commands, a distribution's target, or refused messages.
     Status(StatusArgs),
     /// Long-poll the queue and run each batch through the consumer, like the Lambda function.
@@ -68,6 +68,12 @@ struct SendArgs {
     /// deploy-step, plan-deploy: change a distribution that does not serve the site.
     #[arg(long)]
     allow_domain_mismatch: bool,
+    /// rescan: all (every registered target; no --site-id, --ims-org-id, --account-id) or site.
+    #[arg(long)]
+    scope: Option<String>,
+    /// rescan: report drift without healing it.
+    #[arg(long)]
+    report_only: bool,
     /// Send even if the command breaks a contract rule (to exercise the consumer's refusals).
     #[arg(long)]
     unchecked: bool,
@@ -78,9 +84,12 @@ struct SendArgs {
 
 #[derive(Args)]
 struct StatusArgs {
-    #[arg(long, required_unless_present_any = ["invalid", "distribution_id"])]
+    #[arg(long, required_unless_present_any = ["invalid", "distribution_id", "system"])]
     site_id: Option<String>,
-    #[arg(long, requires = "site_id")]
+    /// Site-less commands (scheduled rescans) instead of a site's.
+    #[arg(long, conflicts_with = "site_id")]
+    system: bool,
+    #[arg(long)]
     command_id: Option<String>,
     /// Show the target records of this distribution (with --account-id).
     #[arg(long, requires = "account_id")]
@@ -124,7 +133,7 @@ async fn main() -> ExitCode {
     telemetry::init_human();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Send(args) => run_send(args).await,
+        Command::Send(args) => run_send(*args).await,
         Command::Status(args) => run_status(args).await,
         Command::Worker(args) => run_worker(args).await,
     };
@@ -145,13 +154,9 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
                 .command_type
                 .ok_or("--type is required without --file")?,
             command_id: args.command_id,
-            site_id: args.site_id.ok_or("--site-id is required without --file")?,
-            ims_org_id: args
-                .ims_org_id
-                .ok_or("--ims-org-id is required without --file")?,
-            account_id: args
-                .account_id
-                .ok_or("--account-id is required without --file")?,
+            site_id: args.site_id,
+            ims_org_id: args.ims_org_id,
+            account_id: args.account_id,
             distribution_id: args.distribution_id,
             requested_by: args.requested_by,
             routing: send::RoutingFlags {
@@ -161,6 +166,8 @@ async fn run_send(args: SendArgs) -> Result<(), String> {
                 targeted_paths: args.targeted_paths,
                 allow_domain_mismatch: args.allow_domain_mismatch,
             },
+            scope: args.scope,
+            report_only: args.report_only,
         })
         .to_string(),
     };
@@ -234,12 +241,15 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
         }
         return Ok(());
     }
-    let site = args.site_id.expect("clap requires --site-id here");
+    let (partition, site) = match &args.site_id {
+        Some(site) => (format!("SITE#{site}"), site.clone()),
+        None => ("SYSTEM".to_owned(), "SYSTEM (site-less)".to_owned()),
+    };
     if let Some(command_id) = args.command_id {
         let mut shown_version = None;
         let started = std::time::Instant::now();
         loop {
-            let found = status::command(&table, &site, &command_id)
+            let found = status::command_in(&table, &partition, &command_id)
                 .await
                 .map_err(failed)?;
             let record = match found {
@@ -288,7 +298,9 @@ async fn run_status(args: StatusArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
-    let records = status::site(&table, &site).await.map_err(failed)?;
+    let records = status::commands_in(&table, &partition)
+        .await
+        .map_err(failed)?;
     print(&records, args.json, status::command_table)
 }
 

@@ -12,13 +12,17 @@ use crate::command::{self, Parsed};
 pub struct CommandFlags {
     pub command_type: String,
     pub command_id: Option<String>,
-    pub site_id: String,
-    pub ims_org_id: String,
-    pub account_id: String,
+    /// The tenant; absent only for a rescan of every site (`--scope all`).
+    pub site_id: Option<String>,
+    pub ims_org_id: Option<String>,
+    pub account_id: Option<String>,
     pub distribution_id: Option<String>,
     pub requested_by: Option<String>,
     /// The routing params (`deploy-step`, `plan-deploy`).
     pub routing: RoutingFlags,
+    /// `rescan`: `all` or `site`, and whether drift is healed.
+    pub scope: Option<String>,
+    pub report_only: bool,
 }
 
 /// The params of the routing commands, given as flags.
@@ -60,15 +64,27 @@ pub fn build(flags: &CommandFlags) -> Value {
     if routing.allow_domain_mismatch {
         params.insert("allowDomainMismatch".into(), json!(true));
     }
+    if let Some(scope) = &flags.scope {
+        params.insert("scope".into(), json!(scope));
+        if flags.report_only {
+            params.insert("heal".into(), json!(false));
+        }
+    }
     let mut envelope = json!({
         "schemaVersion": command::SCHEMA_VERSION,
         "commandId": command_id,
         "type": flags.command_type,
-        "siteId": flags.site_id,
-        "imsOrgId": flags.ims_org_id,
-        "accountId": flags.account_id,
         "params": params,
     });
+    for (field, value) in [
+        ("siteId", &flags.site_id),
+        ("imsOrgId", &flags.ims_org_id),
+        ("accountId", &flags.account_id),
+    ] {
+        if let Some(value) = value {
+            envelope[field] = json!(value);
+        }
+    }
     if let Some(who) = &flags.requested_by {
         envelope["requestedBy"] = json!(who);
     }
@@ -109,12 +125,14 @@ mod tests {
         let flags = CommandFlags {
             command_type: "enable-log-delivery".into(),
             command_id: Some("c-1".into()),
-            site_id: "site-1".into(),
-            ims_org_id: "ABC123DEF456@AdobeOrg".into(),
-            account_id: "111122223333".into(),
+            site_id: Some("site-1".into()),
+            ims_org_id: Some("ABC123DEF456@AdobeOrg".into()),
+            account_id: Some("111122223333".into()),
             distribution_id: Some("E2EXAMPLE1ABCD".into()),
             requested_by: Some("ops@example.com".into()),
             routing: RoutingFlags::default(),
+            scope: None,
+            report_only: false,
         };
         assert_eq!(check(&build(&flags).to_string()), Ok("c-1".to_owned()));
         let generated = build(&CommandFlags {
@@ -129,9 +147,9 @@ mod tests {
         let flags = CommandFlags {
             command_type: "deploy-step".into(),
             command_id: Some("d-1".into()),
-            site_id: "site-1".into(),
-            ims_org_id: "ABC123DEF456@AdobeOrg".into(),
-            account_id: "111122223333".into(),
+            site_id: Some("site-1".into()),
+            ims_org_id: Some("ABC123DEF456@AdobeOrg".into()),
+            account_id: Some("111122223333".into()),
             distribution_id: Some("E2EXAMPLE1ABCD".into()),
             requested_by: None,
             routing: RoutingFlags {
@@ -141,6 +159,8 @@ mod tests {
                 targeted_paths: vec!["/".into(), "/pricing".into()],
                 allow_domain_mismatch: true,
             },
+            scope: None,
+            report_only: false,
         };
         let body = build(&flags);
         assert_eq!(check(&body.to_string()), Ok("d-1".to_owned()));
@@ -149,10 +169,24 @@ mod tests {
         plan.command_type = "plan-deploy".into();
         plan.routing.step = None;
         assert!(check(&build(&plan).to_string()).is_ok());
-        let mut discover = flags;
+        let mut discover = flags.clone();
         discover.command_type = "discover".into();
         discover.routing = RoutingFlags::default();
         assert!(check(&build(&discover).to_string()).is_ok());
+        let scheduled = CommandFlags {
+            command_type: "rescan".into(),
+            site_id: None,
+            ims_org_id: None,
+            account_id: None,
+            distribution_id: None,
+            routing: RoutingFlags::default(),
+            scope: Some("all".into()),
+            report_only: true,
+            ..flags
+        };
+        let body = build(&scheduled);
+        assert!(check(&body.to_string()).is_ok(), "{body}");
+        assert_eq!(body["params"], json!({"scope": "all", "heal": false}));
     }
 
     #[test]

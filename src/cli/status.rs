@@ -11,8 +11,18 @@ pub async fn command(
     site_id: &str,
     command_id: &str,
 ) -> Result<Option<Value>, StoreError> {
+    command_in(table, &format!("SITE#{site_id}"), command_id).await
+}
+
+/// One command record of a partition: `SITE#<siteId>`, or `SYSTEM` for site-less commands
+/// (scheduled rescans).
+pub async fn command_in(
+    table: &Table,
+    partition: &str,
+    command_id: &str,
+) -> Result<Option<Value>, StoreError> {
     let key = CommandKey {
-        pk: format!("SITE#{site_id}"),
+        pk: partition.to_owned(),
         sk: format!("CMD#{command_id}"),
     };
     table.command_json(&key).await
@@ -20,9 +30,12 @@ pub async fn command(
 
 /// A site's command records, oldest first.
 pub async fn site(table: &Table, site_id: &str) -> Result<Vec<Value>, StoreError> {
-    let mut records = table
-        .partition_json(&format!("SITE#{site_id}"), "CMD#")
-        .await?;
+    commands_in(table, &format!("SITE#{site_id}")).await
+}
+
+/// A partition's command records, oldest first.
+pub async fn commands_in(table: &Table, partition: &str) -> Result<Vec<Value>, StoreError> {
+    let mut records = table.partition_json(partition, "CMD#").await?;
     records.sort_by(|a, b| text(a, "createdAt").cmp(text(b, "createdAt")));
     Ok(records)
 }

@@ -120,6 +120,15 @@ pub async fn check(
     if let Some(waiting) = found.waiting {
         return Ok(waiting);
     }
+    // What a heal repaired, and since when it had drifted (an earlier report-only check may
+    // have seen it first).
+    let action = found.action.map(|mut action| {
+        let now = crate::clock::rfc3339(SystemTime::now());
+        action["found"] = found.drift.clone();
+        action["driftSince"] = json!(get_s(&target, "driftSince").unwrap_or(&now));
+        action
+    });
+    let found = Found { action, ..found };
     record_target(
         services,
         command,
