@@ -196,7 +196,11 @@ impl Table {
             .key("pk", s(&key.pk))
             .key("sk", s(&key.sk))
             .update_expression(expression)
-            .condition_expression("attribute_exists(counts)")
+            // Only a rescan's own record carries counts: a check naming any other command as
+            // its rescan counts nowhere.
+            .condition_expression("attribute_exists(counts) AND #type = :rescan")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":rescan", s("rescan"))
             .expression_attribute_names("#c", outcome.counter())
             .expression_attribute_values(":one", n(1))
             .send()
