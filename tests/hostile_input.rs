@@ -457,7 +457,7 @@ async fn every_broken_field_rule_gets_a_failed_record_naming_the_field() {
         ("/type", Some(json!(null)), "type"),
         ("/type", Some(json!("ENABLE-LOG-DELIVERY")), "type"),
         ("/type", Some(json!("enable-log-delivery ")), "type"),
-        ("/type", Some(json!("rescan")), "type"),
+        ("/type", Some(json!("re-scan")), "type"),
         ("/type", None, "type"),
         ("/imsOrgId", Some(json!("")), "imsOrgId"),
         ("/imsOrgId", Some(json!("ABC123DEF456")), "imsOrgId"),
@@ -858,7 +858,7 @@ async fn a_site_less_rescan_is_recorded_under_system_and_refused() {
     let consumer = stack.consumer().await;
     let command_id = unique_command();
     let body = json!({"schemaVersion": 1, "commandId": command_id, "type": "rescan",
-                      "params": {"scope": "all"}});
+                      "params": {"scope": "all", "heal": "yes"}});
     assert!(handle_one(&consumer, &message_id(), &body.to_string())
         .await
         .is_empty());
@@ -871,7 +871,7 @@ async fn a_site_less_rescan_is_recorded_under_system_and_refused() {
         .await
         .unwrap()
         .expect("a record under SYSTEM");
-    assert_refused_naming(&record, "rescan", "site-less rescan");
+    assert_refused_naming(&record, "params.heal", "site-less rescan");
 }
 
 // ---------------------------------------------------------------------------------------------
