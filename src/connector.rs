@@ -187,9 +187,7 @@ impl Connector {
             .assume_role()
             .role_arn(&role_arn)
             .role_session_name(session_name(&key.site_id))
-            // The external id is the tenant's IMS org id, derived on the server: never taken from
-            // a message field of its own.
-            .external_id(key.ims_org_id.as_str())
+            .external_id(external_id(&key.ims_org_id))
             .duration_seconds(SESSION_DURATION_SECS)
             .customize()
             .config_override(sts::config::Builder::default().interceptor(calls.clone()))
@@ -220,6 +218,12 @@ impl Connector {
             templates: self.templates.clone(),
         })
     }
+}
+
+/// The AssumeRole external id of a tenant: its IMS org id, derived on the server, never taken
+/// from a message field of its own. The onboarding link gives the customer the same value.
+pub fn external_id(ims_org_id: &ImsOrgId) -> &str {
+    ims_org_id.as_str()
 }
 
 fn assume_failure(fault: &AwsFault, role_arn: &str) -> Failure {

@@ -26,18 +26,21 @@
 //! | [`rescan`], [`rescan_params`], [`log_delivery_check`] | the fan-out over the target indexes, each target's check and heal |
 //! | [`error`], [`retry`] | the contract's codes and the one classification of AWS errors; backoff |
 //! | [`queue`], [`worker`] | sending back and spacing retries; the long-polling worker |
+//! | [`permissions`], [`customer_template`], [`bootstrap`] | what the connector role grants, its templates, the onboarding link |
 //! | [`config`], [`app`], [`telemetry`], [`clock`] | configuration, wiring, logging, times |
 //! | [`cli`] | the operator CLI's commands |
 
 pub mod app;
 pub mod attributes;
 pub mod aws_calls;
+pub mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod command;
 pub mod config;
 pub mod connector;
 pub mod consumer;
+pub mod customer_template;
 pub mod delivery_names;
 pub mod edge;
 pub mod error;
@@ -47,6 +50,7 @@ pub mod json_fields;
 pub mod lease;
 pub mod log_delivery;
 pub mod log_delivery_check;
+pub mod permissions;
 pub mod queue;
 pub mod records;
 pub mod rescan;
