@@ -20,6 +20,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
+/// The service's own S3 client (site configurations, the customer templates).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(sdk)
+}
+
 pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(sdk)
@@ -42,7 +47,7 @@ pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
             config.connector_role_name.clone(),
         ),
         site_configs: SiteConfigs {
-            s3: aws_sdk_s3::Client::new(sdk),
+            s3: s3_client(sdk),
             bucket: config.site_config_bucket.clone(),
         },
         prober: Arc::new(HttpProber::new()),

@@ -4,8 +4,11 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cdn_onboard::cli::{send, status};
-use cdn_onboard::config::{Config, DEFAULT_RECORD_TTL_DAYS};
+use cdn_onboard::bootstrap::Templates;
+use cdn_onboard::cli::{redrive, send, status, templates};
+use cdn_onboard::config::{Config, DEFAULT_RECORD_TTL_DAYS, DEFAULT_ROLE_NAME};
+use cdn_onboard::ids::{AccountId, ImsOrgId};
+use cdn_onboard::permissions::Variant;
 use cdn_onboard::records::Table;
 use cdn_onboard::worker::{self, WorkerOptions};
 use cdn_onboard::{app, telemetry};
@@ -30,6 +33,55 @@ enum Command {
     Status(StatusArgs),
     /// Long-poll the queue and run each batch through the consumer, like the Lambda function.
     Worker(WorkerArgs),
+    /// Print the CloudFormation quick-create link that creates a customer's connector role.
+    BootstrapUrl(BootstrapArgs),
+    /// Move the dead-letter queue's messages back to the command queue (SQS message move task).
+    Redrive(RedriveArgs),
+    /// Write the customer's connector role templates from the code's permissions (or check them).
+    Templates(TemplatesArgs),
+}
+
+#[derive(Args)]
+struct BootstrapArgs {
+    /// The customer's AWS account (12 digits).
+    #[arg(long)]
+    account_id: String,
+    /// The tenant: the role's external id is derived from it.
+    #[arg(long)]
+    ims_org_id: String,
+    /// log-only, or log-and-routing.
+    #[arg(long, default_value = "log-and-routing")]
+    variant: String,
+    /// The bucket holding the templates [default: $CDN_ONBOARD_TEMPLATE_BUCKET]
+    #[arg(long)]
+    template_bucket: Option<String>,
+    /// The principal the role trusts [default: $CDN_ONBOARD_TRUSTED_PRINCIPAL_ARN]
+    #[arg(long)]
+    trusted_principal_arn: Option<String>,
+    /// Print every detail as JSON, not only the URL.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RedriveArgs {
+    /// The command queue [default: $CDN_ONBOARD_QUEUE_URL]; its dead-letter queue comes from
+    /// its redrive policy.
+    #[arg(long)]
+    queue_url: Option<String>,
+    /// Messages moved per second at most (SQS's default when absent).
+    #[arg(long)]
+    per_second: Option<i32>,
+}
+
+#[derive(Args)]
+struct TemplatesArgs {
+    /// Where the templates live.
+    #[arg(long, default_value = "infra/customer")]
+    dir: String,
+    /// Fail, instead of writing, when a template differs from what the code grants.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args)]
@@ -136,6 +188,9 @@ async fn main() -> ExitCode {
         Command::Send(args) => run_send(*args).await,
         Command::Status(args) => run_status(args).await,
         Command::Worker(args) => run_worker(args).await,
+        Command::BootstrapUrl(args) => run_bootstrap_url(args).await,
+        Command::Redrive(args) => run_redrive(args).await,
+        Command::Templates(args) => run_templates(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -316,6 +371,81 @@ fn print(
         );
     } else {
         print!("{}", table(records));
+    }
+    Ok(())
+}
+
+async fn run_bootstrap_url(args: BootstrapArgs) -> Result<(), String> {
+    let variant =
+        Variant::from_name(&args.variant).ok_or("--variant must be log-only or log-and-routing")?;
+    let account_id =
+        AccountId::parse(&args.account_id).map_err(|rule| format!("--account-id {rule}"))?;
+    let ims_org_id =
+        ImsOrgId::parse(&args.ims_org_id).map_err(|rule| format!("--ims-org-id {rule}"))?;
+    let bucket = from_flag_or_env(
+        args.template_bucket,
+        "--template-bucket",
+        "CDN_ONBOARD_TEMPLATE_BUCKET",
+    )?;
+    let principal = from_flag_or_env(
+        args.trusted_principal_arn,
+        "--trusted-principal-arn",
+        "CDN_ONBOARD_TRUSTED_PRINCIPAL_ARN",
+    )?;
+    let role_name = std::env::var("EDGE_OPTIMIZE_ROLE_NAME")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
+    let sdk = app::sdk_config().await;
+    let templates = Templates {
+        s3: app::s3_client(&sdk),
+        bucket,
+        trusted_principal_arn: principal,
+        role_name,
+    };
+    let link = templates
+        .link(&account_id, &ims_org_id, variant)
+        .await
+        .map_err(|e| e.to_string())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&link).expect("a link serializes")
+        );
+    } else {
+        println!("{}", link.quick_create_url);
+    }
+    Ok(())
+}
+
+async fn run_redrive(args: RedriveArgs) -> Result<(), String> {
+    let queue_url = from_flag_or_env(args.queue_url, "--queue-url", "CDN_ONBOARD_QUEUE_URL")?;
+    let sdk = app::sdk_config().await;
+    let started = redrive::start(&aws_sdk_sqs::Client::new(&sdk), &queue_url, args.per_second)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "redrive started: {} -> {} (task {})",
+        started.dead_letter_queue_arn, started.queue_arn, started.task_handle
+    );
+    Ok(())
+}
+
+fn run_templates(args: TemplatesArgs) -> Result<(), String> {
+    let outcome = templates::sync(std::path::Path::new(&args.dir), args.check)?;
+    let names: Vec<String> = outcome
+        .differing
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if args.check && !names.is_empty() {
+        return Err(format!(
+            "{} differ from the permissions in src/permissions.rs; run `cdn-onboard templates`",
+            names.join(", ")
+        ));
+    }
+    for name in &names {
+        println!("wrote {name}");
     }
     Ok(())
 }

@@ -100,3 +100,21 @@ pub fn granted() -> sts::operation::assume_role::AssumeRoleOutput {
         )
         .build()
 }
+
+/// An SQS client whose calls are answered by `rules`.
+pub fn sqs_client(rules: &[&Rule]) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::from_static("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "AKIDSERVICE",
+            "service-secret",
+            None,
+            None,
+            "mock",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
