@@ -6,13 +6,17 @@ creates only what is missing, so a second `up` reuses everything. STDOUT carries
 
   service account      the command queue, its dead-letter queue and the table, built from
                        infra/cdn-onboard.yaml (parameter defaults) rather than restated here
-  customer account     the connector role (trusting the service account with the demo
-                       external id) and two CloudFront distributions
+  service account      also the bucket of the customer connector role templates
+                       (infra/customer/), which `cdn-onboard bootstrap-url` presigns
+  customer account     the connector role, created as a customer creates it: a CloudFormation
+                       stack from infra/customer/connector-role-log-and-routing.json trusting the
+                       service account with the demo external id; two CloudFront distributions
   destination account  an S3 bucket, the tenant's delivery destination and its policy
 """
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -20,6 +24,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 import accounts
+import connector_stack
 from template import Template
 
 IMS_ORG_ID = "ABC123DEF456@AdobeOrg"
@@ -34,6 +39,12 @@ DEMO_SITE_BASE_URL = "https://www.example.com"
 SITE_CONFIG_BUCKET = f"cdn-onboard-local-site-config-{accounts.SERVICE_ACCOUNT}"
 DEMO_SITE_CONFIG_KEY = "opportunities/example.com/config"
 DEMO_API_KEY = "local-demo-edge-optimize-key"
+TEMPLATE_BUCKET = f"cdn-onboard-local-templates-{accounts.SERVICE_ACCOUNT}"
+# Whom the connector role trusts: in AWS the service's execution role; here the service
+# account, whose static keys the local service runs with.
+TRUSTED_PRINCIPAL_ARN = f"arn:aws:iam::{accounts.SERVICE_ACCOUNT}:root"
+CONNECTOR_STACK = "adobe-edgeoptimize-connector-role"
+CONNECTOR_TEMPLATE = "connector-role-log-and-routing.json"
 
 
 def say(message):
@@ -133,15 +144,19 @@ def ensure_table(dynamodb, template, logical_id):
     template.created[logical_id] = {"Ref": name}
 
 
-def ensure_site_config(s3):
-    """The bucket of site configurations, holding the demo site's Edge Optimize API key."""
+def ensure_bucket(s3, bucket):
     try:
-        s3.head_bucket(Bucket=SITE_CONFIG_BUCKET)
+        s3.head_bucket(Bucket=bucket)
     except ClientError as error:
         if error_code(error) not in ("404", "NoSuchBucket"):
             raise
-        s3.create_bucket(Bucket=SITE_CONFIG_BUCKET)
-        say(f"bucket {SITE_CONFIG_BUCKET} created")
+        s3.create_bucket(Bucket=bucket)
+        say(f"bucket {bucket} created")
+
+
+def ensure_site_config(s3):
+    """The bucket of site configurations, holding the demo site's Edge Optimize API key."""
+    ensure_bucket(s3, SITE_CONFIG_BUCKET)
     s3.put_object(
         Bucket=SITE_CONFIG_BUCKET,
         Key=DEMO_SITE_CONFIG_KEY,
@@ -151,44 +166,43 @@ def ensure_site_config(s3):
     say(f"site configuration s3://{SITE_CONFIG_BUCKET}/{DEMO_SITE_CONFIG_KEY} written")
 
 
-def seed_service(service, template):
+def ensure_templates(s3, customer_dir):
+    """The template bucket, holding the current customer connector role templates."""
+    ensure_bucket(s3, TEMPLATE_BUCKET)
+    for name in sorted(os.listdir(customer_dir)):
+        if name.endswith(".json"):
+            with open(os.path.join(customer_dir, name), "rb") as handle:
+                s3.put_object(
+                    Bucket=TEMPLATE_BUCKET, Key=name, Body=handle.read(),
+                    ContentType="application/json",
+                )
+            say(f"template s3://{TEMPLATE_BUCKET}/{name} uploaded")
+
+
+def seed_service(service, template, customer_dir):
     sqs = service.client("sqs")
     ensure_queue(sqs, template, "DeadLetterQueue")
     command_queue = ensure_queue(sqs, template, "CommandQueue")
     ensure_table(service.client("dynamodb"), template, "StateTable")
     ensure_site_config(service.client("s3"))
+    ensure_templates(service.client("s3"), customer_dir)
     return int(command_queue["RedrivePolicy"]["maxReceiveCount"])
 
 
 # --- customer account -------------------------------------------------------------------------
 
 
-def connector_trust_policy():
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{accounts.SERVICE_ACCOUNT}:root"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"sts:ExternalId": IMS_ORG_ID}},
-                }
-            ],
-        }
+def ensure_connector_role(customer, role_name, customer_dir):
+    """The demo connector role, from the customer template, as a customer's stack."""
+    role_arn = connector_stack.deploy(
+        customer.client("cloudformation"),
+        os.path.join(customer_dir, CONNECTOR_TEMPLATE),
+        CONNECTOR_STACK,
+        TRUSTED_PRINCIPAL_ARN,
+        IMS_ORG_ID,
+        role_name,
     )
-
-
-def ensure_connector_role(iam, role_name):
-    try:
-        iam.get_role(RoleName=role_name)
-        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=connector_trust_policy())
-        say(f"role {role_name} exists (trust re-applied)")
-    except ClientError as error:
-        if error_code(error) != "NoSuchEntity":
-            raise
-        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=connector_trust_policy())
-        say(f"role {role_name} created")
+    say(f"connector role {role_arn} deployed by stack {CONNECTOR_STACK}")
 
 
 def distribution_config(alias):
@@ -244,17 +258,6 @@ def ensure_distributions(cloudfront):
 # --- destination account ----------------------------------------------------------------------
 
 
-def ensure_bucket(s3):
-    try:
-        s3.head_bucket(Bucket=LOG_BUCKET)
-        say(f"bucket {LOG_BUCKET} exists")
-    except ClientError as error:
-        if error_code(error) not in ("404", "NoSuchBucket"):
-            raise
-        s3.create_bucket(Bucket=LOG_BUCKET)
-        say(f"bucket {LOG_BUCKET} created")
-
-
 def ensure_delivery_destination(logs):
     try:
         destination = logs.get_delivery_destination(name=DESTINATION_NAME)["deliveryDestination"]
@@ -306,12 +309,13 @@ def main():
         )
     )
     template = Template(args.template)
+    customer_dir = os.path.join(os.path.dirname(args.template), "customer")
 
-    max_receive_count = seed_service(service, template)
+    max_receive_count = seed_service(service, template, customer_dir)
     role_name = template.parameters["ConnectorRoleName"]
-    ensure_connector_role(customer.client("iam"), role_name)
+    ensure_connector_role(customer, role_name, customer_dir)
     distribution_ids = ensure_distributions(customer.client("cloudfront"))
-    ensure_bucket(destination.client("s3"))
+    ensure_bucket(destination.client("s3"), LOG_BUCKET)
     destination_arn = ensure_delivery_destination(destination.client("logs"))
 
     exports = {
@@ -327,6 +331,8 @@ def main():
         "EDGE_OPTIMIZE_ROLE_NAME": role_name,
         "EDGE_OPTIMIZE_EDGE_DOMAIN": template.parameters.get("EdgeOptimizeDomain", "live.edgeoptimize.net"),
         "TOKOWAKA_SITE_CONFIG_BUCKET": SITE_CONFIG_BUCKET,
+        "CDN_ONBOARD_TEMPLATE_BUCKET": TEMPLATE_BUCKET,
+        "CDN_ONBOARD_TRUSTED_PRINCIPAL_ARN": TRUSTED_PRINCIPAL_ARN,
         "CDN_ONBOARD_MAX_RECEIVE_COUNT": max_receive_count,
         "CDN_ONBOARD_LOCAL_ACCOUNTS_FILE": f"{args.state_dir}/{accounts.ACCOUNTS_FILE}",
         "DEMO_ACCOUNT_ID": accounts.CUSTOMER_ACCOUNT,

@@ -107,3 +107,18 @@ class Template:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+
+
+def main():
+    """Print a template as JSON, short tags in their long forms: `template.py FILE`. The infra
+    tests read templates this way."""
+    import json
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: template.py TEMPLATE_FILE")
+    print(json.dumps(Template(sys.argv[1]).body, indent=2, sort_keys=True, default=str))
+
+
+if __name__ == "__main__":
+    main()
