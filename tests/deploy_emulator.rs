@@ -423,6 +423,83 @@ async fn discover_with_a_wrong_tenant_says_not_connected_and_succeeds() {
     assert_eq!(record["result"]["checks"][0]["ok"], false);
 }
 
+#[test]
+fn the_log_only_mock_refuses_exactly_what_only_routing_grants() {
+    use cdn_onboard::permissions::{Variant, PERMISSIONS};
+    let mut routing_only: Vec<&str> = PERMISSIONS
+        .iter()
+        .filter(|p| p.variant == Variant::LogAndRouting && !p.implied)
+        .map(|p| p.action)
+        .collect();
+    let mut denied = support::customer::LOG_ONLY_DENIED.to_vec();
+    routing_only.sort_unstable();
+    denied.sort_unstable();
+    assert_eq!(denied, routing_only);
+}
+
+#[tokio::test]
+async fn discover_through_a_log_only_role_lists_the_account_and_says_what_it_cannot_read() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer_role(
+            &customer,
+            customer.log_only_templates(),
+            Arc::new(CannedProber::passing()),
+        )
+        .await;
+    let command_id = unique_command();
+    let body = json!({
+        "schemaVersion": 1, "commandId": command_id, "type": "discover",
+        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
+        "accountId": stack.var("DEMO_ACCOUNT_ID"), "params": {"distributionId": distribution},
+    });
+    run_to_end(&stack, &consumer, &body).await;
+
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["outcome"], "connected", "{record}");
+    let found = &record["result"]["distribution"];
+    assert_eq!(found["found"], true);
+    assert_eq!(found["behaviors"][0]["pathPattern"], "Default (*)");
+    for part in ["routingFunction", "lambda"] {
+        assert_eq!(found[part]["readable"], false, "{part}: {found}");
+        assert!(
+            found[part]["detail"].as_str().unwrap().contains(':'),
+            "names the missing action: {found}"
+        );
+    }
+    assert!(!record.to_string().contains(support::mocks::RAW_AWS_TEXT));
+}
+
+#[tokio::test]
+async fn a_deploy_through_a_log_only_role_fails_permission_missing_and_writes_nothing() {
+    let stack = Stack::connect().await;
+    let distribution = unique_distribution();
+    let customer = Customer::fresh_as(&distribution);
+    let consumer = stack
+        .consumer_with_customer_role(
+            &customer,
+            customer.log_only_templates(),
+            Arc::new(CannedProber::passing()),
+        )
+        .await;
+    let command_id = unique_command();
+    run_to_end(
+        &stack,
+        &consumer,
+        &deploy_body(&stack, &command_id, &distribution, "all"),
+    )
+    .await;
+
+    let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["error"]["code"], "PERMISSION_MISSING", "{record}");
+    assert!(customer.writes().is_empty(), "{:?}", customer.writes());
+    assert!(!record.to_string().contains(support::mocks::RAW_AWS_TEXT));
+}
+
 /// A distribution of the demo customer's on the emulator, serving the demo site.
 async fn emulator_distribution(stack: &Stack) -> (aws_sdk_cloudfront::Client, String) {
     use aws_sdk_cloudfront::types::*;

@@ -161,9 +161,21 @@ async fn one_distribution(
             o["id"] == ORIGIN_ID || o["domainName"].as_str().is_some_and(|d| d.eq_ignore_ascii_case(edge_domain))
         }),
         "behaviors": behaviors(&config),
-        "routingFunction": routing_function(&clients.cloudfront, &names, deadline).await?,
-        "lambda": lambda_status(clients, &names, edge_domain, deadline).await?,
+        "routingFunction": readable(routing_function(&clients.cloudfront, &names, deadline).await)?,
+        "lambda": readable(lambda_status(clients, &names, edge_domain, deadline).await)?,
     }))
+}
+
+/// A routing resource's state, or, where the connector role does not let the service read it
+/// (the log-only variant), that it is not readable and which permission is missing: the rest
+/// of the discovery stands.
+fn readable(state: Result<Value, Failure>) -> Result<Value, Failure> {
+    match state {
+        Err(failure) if failure.code == ErrorCode::PermissionMissing => {
+            Ok(json!({"readable": false, "detail": failure.message}))
+        }
+        other => other,
+    }
 }
 
 fn origins(config: &DistributionConfig) -> Vec<Value> {

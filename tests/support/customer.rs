@@ -38,6 +38,32 @@ pub const CUSTOMER_ORIGIN: &str = "web";
 pub const SITE_HOST: &str = "www.example.com";
 pub const API_KEY: &str = "SENTINEL-EDGE-OPTIMIZE-API-KEY";
 
+/// The actions [`Customer::log_only_templates`] refuses: what the log-and-routing connector
+/// role grants beyond the log-only one (a test keeps the two lists equal).
+pub const LOG_ONLY_DENIED: &[&str] = &[
+    "cloudfront:UpdateDistribution",
+    "cloudfront:GetFunction",
+    "cloudfront:DescribeFunction",
+    "cloudfront:CreateFunction",
+    "cloudfront:UpdateFunction",
+    "cloudfront:PublishFunction",
+    "cloudfront:GetCachePolicy",
+    "cloudfront:ListCachePolicies",
+    "cloudfront:CreateCachePolicy",
+    "cloudfront:UpdateCachePolicy",
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "lambda:GetFunctionConfiguration",
+    "lambda:CreateFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:ListVersionsByFunction",
+    "lambda:PublishVersion",
+];
+
 /// A CloudFront (REST-XML) error.
 pub fn xml_error(status: u16, code: &str) -> HttpResponse {
     let body = format!(
@@ -268,20 +294,82 @@ impl Customer {
 
     /// Client templates whose CloudFront, IAM and Lambda calls this account answers.
     pub fn templates(&self) -> ClientTemplates {
+        self.templates_denying(Vec::new(), Vec::new(), Vec::new())
+    }
+
+    /// Client templates of this account when its connector role is the log-only variant: each
+    /// operation that role does not grant ([`LOG_ONLY_DENIED`]) is refused `AccessDenied`, as
+    /// IAM refuses it, before the account sees it.
+    pub fn log_only_templates(&self) -> ClientTemplates {
+        macro_rules! deny {
+            ($op:path, $error:expr) => {
+                mock!($op).then_http_response(move || $error)
+            };
+        }
+        let cf = || xml_error(403, "AccessDenied");
+        let iam_denied = || xml_error(403, "AccessDenied");
+        let lambda_denied = || lambda_error(403, "AccessDeniedException", RAW_AWS_TEXT);
+        self.templates_denying(
+            vec![
+                deny!(cloudfront::Client::update_distribution, cf()),
+                deny!(cloudfront::Client::get_function, cf()),
+                deny!(cloudfront::Client::describe_function, cf()),
+                deny!(cloudfront::Client::create_function, cf()),
+                deny!(cloudfront::Client::update_function, cf()),
+                deny!(cloudfront::Client::publish_function, cf()),
+                deny!(cloudfront::Client::get_cache_policy, cf()),
+                deny!(cloudfront::Client::list_cache_policies, cf()),
+                deny!(cloudfront::Client::create_cache_policy, cf()),
+                deny!(cloudfront::Client::update_cache_policy, cf()),
+            ],
+            vec![
+                deny!(iam::Client::get_role, iam_denied()),
+                deny!(iam::Client::create_role, iam_denied()),
+                deny!(iam::Client::update_assume_role_policy, iam_denied()),
+                deny!(iam::Client::get_role_policy, iam_denied()),
+                deny!(iam::Client::put_role_policy, iam_denied()),
+            ],
+            vec![
+                deny!(lambda::Client::get_function_configuration, lambda_denied()),
+                deny!(lambda::Client::create_function, lambda_denied()),
+                deny!(lambda::Client::update_function_code, lambda_denied()),
+                deny!(
+                    lambda::Client::update_function_configuration,
+                    lambda_denied()
+                ),
+                deny!(lambda::Client::list_versions_by_function, lambda_denied()),
+                deny!(lambda::Client::publish_version, lambda_denied()),
+            ],
+        )
+    }
+
+    fn templates_denying(
+        &self,
+        cloudfront_denied: Vec<Rule>,
+        iam_denied: Vec<Rule>,
+        lambda_denied: Vec<Rule>,
+    ) -> ClientTemplates {
+        let first = |mut denied: Vec<Rule>, rules: Vec<Rule>| {
+            denied.extend(rules);
+            denied
+        };
         ClientTemplates {
             logs: aws_sdk_cloudwatchlogs::Config::builder(),
             cloudfront: cloudfront::Config::builder()
                 .behavior_version(cloudfront::config::BehaviorVersion::latest())
                 .http_client(create_mock_http_client())
-                .interceptor(interceptor(self.cloudfront_rules())),
+                .interceptor(interceptor(first(
+                    cloudfront_denied,
+                    self.cloudfront_rules(),
+                ))),
             iam: iam::Config::builder()
                 .behavior_version(iam::config::BehaviorVersion::latest())
                 .http_client(create_mock_http_client())
-                .interceptor(interceptor(self.iam_rules())),
+                .interceptor(interceptor(first(iam_denied, self.iam_rules()))),
             lambda: lambda::Config::builder()
                 .behavior_version(lambda::config::BehaviorVersion::latest())
                 .http_client(create_mock_http_client())
-                .interceptor(interceptor(self.lambda_rules())),
+                .interceptor(interceptor(first(lambda_denied, self.lambda_rules()))),
         }
     }
 

@@ -161,13 +161,25 @@ impl Stack {
         customer: &super::customer::Customer,
         prober: std::sync::Arc<dyn cdn_onboard::routing::verify::Prober>,
     ) -> Consumer {
+        self.consumer_with_customer_role(customer, customer.templates(), prober)
+            .await
+    }
+
+    /// As [`Stack::consumer_with_customer`], with the customer's calls made through
+    /// `templates` (for instance [`super::customer::Customer::log_only_templates`]).
+    pub async fn consumer_with_customer_role(
+        &self,
+        customer: &super::customer::Customer,
+        templates: cdn_onboard::connector::ClientTemplates,
+        prober: std::sync::Arc<dyn cdn_onboard::routing::verify::Prober>,
+    ) -> Consumer {
         let mut config = self.config();
         config.wait_delay_secs = 0;
         config.busy_delay_secs = 0;
         let mut consumer = self.consumer_with(config).await;
         consumer.connector = Connector::new(
             aws_sdk_sts::Client::new(&self.sdk),
-            customer.templates(),
+            templates,
             consumer.config.connector_role_name.clone(),
         );
         consumer.site_configs = customer.site_configs();
