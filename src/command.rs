@@ -247,6 +247,16 @@ pub fn parse(body: &str) -> Parsed {
     let checked = decoded
         .map_err(|error| error.to_string())
         .and_then(|envelope| validate(&envelope, &identity));
+    if let Err(reason) =
+        rescan_params::reserved_ids(identity.command_id.as_str(), checked.as_ref().ok())
+    {
+        // Refused before its id is reserved: no producer can take an id the schedule or a
+        // rescan's fan-out will use.
+        return Parsed::Unreadable {
+            command_id: Some(identity.command_id.to_string()),
+            reason,
+        };
+    }
     match checked {
         Ok(command) => Parsed::Valid(command),
         Err(message) => Parsed::Refused {

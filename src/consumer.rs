@@ -512,6 +512,9 @@ impl Consumer {
                     failure.code, failure.message
                 ),
             );
+            if let Some(check) = crate::rescan::check::Check::of(command) {
+                crate::rescan::check::gave_up(&self.table, command, &check, &exhausted).await;
+            }
             self.finish_failed(claim, exhausted, steps, aws_calls)
                 .await?;
             return Ok(Verdict::Retry);

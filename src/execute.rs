@@ -26,7 +26,7 @@ use crate::routing::plan::plan;
 use crate::routing::step::Mode;
 use crate::routing::verify::Prober;
 use crate::routing_params::RoutingParams;
-use crate::steps::StepRow;
+use crate::steps::{completed, StepRow};
 use crate::targets::{LOG_DELIVERY_KIND, ROUTING_KIND};
 
 /// What a command runs with, besides the command itself.
@@ -146,6 +146,7 @@ pub async fn execute(
                                 routing,
                                 &ctx.names,
                                 &stopped.result["steps"],
+                                completed(&stopped.steps),
                                 SystemTime::now(),
                             )
                             .await
@@ -165,6 +166,7 @@ pub async fn execute(
                         routing,
                         &ctx.names,
                         &ran.result["steps"],
+                        completed(&ran.steps),
                         SystemTime::now(),
                     )
                     .await
@@ -197,22 +199,10 @@ pub async fn execute(
             })
         }
         Action::Rescan {
-            scope:
-                RescanScope::Target {
-                    distribution_id,
-                    kind,
-                    rescan_id,
-                    rescan_scope,
-                },
-            heal,
+            scope: RescanScope::Target { .. },
+            ..
         } => {
-            let target = crate::rescan::check::Check {
-                distribution_id,
-                kind: *kind,
-                heal: *heal,
-                rescan_id: rescan_id.as_ref(),
-                rescan_scope: *rescan_scope,
-            };
+            let target = crate::rescan::check::Check::of(command).expect("a target check");
             crate::rescan::check::check(
                 services, command, &target, record, progress, calls, deadline,
             )

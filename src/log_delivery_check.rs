@@ -89,8 +89,9 @@ pub async fn check(
     Ok(drift)
 }
 
-/// The delivery in place: the recorded one if it still exists, else one from our source (to
-/// any destination) found by listing, read in full.
+/// The delivery in place: the recorded one if it still exists and comes from our source, else
+/// one from our source (to any destination) found by listing, read in full. A recorded id that
+/// now names another source's delivery is not ours to judge.
 async fn current_delivery(
     logs: &Client,
     plan: &DeliveryPlan,
@@ -99,7 +100,9 @@ async fn current_delivery(
 ) -> Result<Option<Delivery>, Failure> {
     if let Some(id) = recorded_id {
         if let Some(delivery) = get_delivery(logs, id, deadline).await? {
-            return Ok(Some(delivery));
+            if delivery.delivery_source_name() == Some(plan.source_name.as_str()) {
+                return Ok(Some(delivery));
+            }
         }
     }
     let listed = log_delivery::list_deliveries_from(logs, &plan.source_name, deadline).await?;
@@ -109,7 +112,9 @@ async fn current_delivery(
         .or_else(|| listed.first())
         .and_then(|d| d.id().map(str::to_owned));
     match found {
-        Some(id) => get_delivery(logs, &id, deadline).await,
+        Some(id) => Ok(get_delivery(logs, &id, deadline)
+            .await?
+            .filter(|d| d.delivery_source_name() == Some(plan.source_name.as_str()))),
         None => Ok(None),
     }
 }

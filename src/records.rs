@@ -193,7 +193,15 @@ impl Claim {
     fn advanced(&self) {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn caught_up(&self, version: u64) {
+        self.version.store(version, Ordering::SeqCst);
+    }
 }
+
+/// How often a claimed write catches up with writes that advanced the version without taking
+/// the claim (a rescan's checks counting themselves on its record) before it gives up.
+const CATCH_UPS: usize = 50;
 
 impl CommandRecord {
     fn from_item(key: CommandKey, item: &Item) -> Self {
@@ -483,6 +491,23 @@ impl Table {
         steps: &[StepRow],
         now: SystemTime,
     ) -> Result<bool, StoreError> {
+        for _ in 0..CATCH_UPS {
+            if self.record_steps_once(claim, steps, now).await? {
+                return Ok(true);
+            }
+            if !self.still_held(claim).await? {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn record_steps_once(
+        &self,
+        claim: &Claim,
+        steps: &[StepRow],
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
         let rows = serde_json::to_value(steps).expect("step rows serialize");
         let result = self
             .client
@@ -508,6 +533,43 @@ impl Table {
     /// Ends the claimed attempt. Returns `false` when the claim was lost meanwhile (the write
     /// is then skipped: the record belongs to whoever took it over).
     pub async fn finish(
+        &self,
+        claim: &Claim,
+        finish: &Finish,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        for _ in 0..CATCH_UPS {
+            if self.finish_once(claim, finish, now).await? {
+                return Ok(true);
+            }
+            if !self.still_held(claim).await? {
+                tracing::warn!(
+                    status = finish.status.as_str(),
+                    "the record was taken over before this attempt could write its end; skipped"
+                );
+                return Ok(false);
+            }
+        }
+        tracing::error!(
+            status = finish.status.as_str(),
+            "the record kept changing under this attempt's claim; its end was not written"
+        );
+        Ok(false)
+    }
+
+    /// Whether `claim` still holds its record; if so, the claim takes the record's version, so
+    /// its next write is conditional on what is there now.
+    async fn still_held(&self, claim: &Claim) -> Result<bool, StoreError> {
+        match self.command(&claim.key).await? {
+            Some(record) if record.claim_token.as_deref() == Some(claim.token.as_str()) => {
+                claim.caught_up(record.version);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn finish_once(
         &self,
         claim: &Claim,
         finish: &Finish,

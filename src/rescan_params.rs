@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::command::{distribution_id, printable, reject_unknown};
-use crate::ids::{CommandId, DistributionId};
+use crate::command::{distribution_id, payload_hash, printable, reject_unknown, Action, Command};
+use crate::ids::{AccountId, CommandId, DistributionId};
 use crate::targets::{LOG_DELIVERY_KIND, ROUTING_KIND};
 
 /// What a target record is about.
@@ -77,6 +77,116 @@ impl ParentScope {
             Self::Site => "site",
         }
     }
+}
+
+/// The prefix of the scheduled rescan's command ids (`rescan-<scheduled time>`): only a
+/// site-less rescan may carry it.
+pub const SCHEDULED_PREFIX: &str = "rescan-";
+/// The prefix of the ids a rescan gives its target checks: only such a check may carry it.
+pub const CHECK_PREFIX: &str = "rescan.";
+
+/// The command id a rescan gives its check of one target:
+/// `rescan.<12 hex>.<account>.<distribution>.<ld|rt>`, the hex from the rescan's id and the
+/// salt its record drew when it started, so the same rescan gives the same target the same id
+/// (a resent batch is a duplicate), no producer can foresee it, and it fits the 128
+/// characters a command id may have.
+pub fn check_id(
+    rescan_id: &str,
+    salt: &str,
+    account_id: &AccountId,
+    distribution_id: &DistributionId,
+    kind: TargetKind,
+) -> String {
+    let digest = payload_hash(&Value::String(format!("{rescan_id}#{salt}")));
+    format!(
+        "{CHECK_PREFIX}{}{}",
+        &digest[..12],
+        check_id_tail(account_id, distribution_id, kind)
+    )
+}
+
+fn check_id_tail(
+    account_id: &AccountId,
+    distribution_id: &DistributionId,
+    kind: TargetKind,
+) -> String {
+    let kind = match kind {
+        TargetKind::LogDelivery => "ld",
+        TargetKind::Routing => "rt",
+    };
+    format!(".{account_id}.{distribution_id}.{kind}")
+}
+
+/// Refuses a command id in a namespace the service keeps for itself, unless the command is one
+/// that namespace is for: `rescan-` for site-less rescans, `rescan.` for target checks that name
+/// their rescan, with the target's account, distribution and kind at the end.
+pub fn reserved_ids(command_id: &str, command: Option<&Command>) -> Result<(), String> {
+    let action = command.map(|c| (&c.action, c.tenant.as_ref()));
+    if command_id.starts_with(SCHEDULED_PREFIX) {
+        let site_less = matches!(
+            action,
+            Some((
+                Action::Rescan {
+                    scope: RescanScope::All,
+                    ..
+                },
+                None
+            ))
+        );
+        if !site_less {
+            return Err(format!(
+                "commandId prefix '{SCHEDULED_PREFIX}' is reserved for the scheduled rescan (a \
+                 valid rescan with params.scope 'all'); choose another id"
+            ));
+        }
+    }
+    if command_id.starts_with(CHECK_PREFIX) {
+        let shaped = match action {
+            Some((
+                Action::Rescan {
+                    scope:
+                        RescanScope::Target {
+                            distribution_id,
+                            kind,
+                            rescan_id: Some(_),
+                            ..
+                        },
+                    ..
+                },
+                Some(tenant),
+            )) => {
+                let tail = check_id_tail(&tenant.account_id, distribution_id, *kind);
+                command_id
+                    .strip_prefix(CHECK_PREFIX)
+                    .and_then(|rest| rest.strip_suffix(tail.as_str()))
+                    .is_some_and(|hex| {
+                        hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+            }
+            _ => false,
+        };
+        if !shaped {
+            return Err(format!(
+                "commandId prefix '{CHECK_PREFIX}' is reserved for the target checks a rescan \
+                 sends; choose another id"
+            ));
+        }
+    } else if let Some((
+        Action::Rescan {
+            scope: RescanScope::Target {
+                rescan_id: Some(_), ..
+            },
+            ..
+        },
+        _,
+    )) = action
+    {
+        return Err(format!(
+            "a check naming params.rescanId must carry the id that rescan gave it \
+             ('{CHECK_PREFIX}...'); only a rescan's own checks may name it"
+        ));
+    }
+    Ok(())
 }
 
 pub fn rescan(params: &Map<String, Value>) -> Result<(RescanScope, bool), String> {

@@ -70,8 +70,9 @@ impl StepKey {
 pub enum StepChoice {
     One(StepKey),
     All,
-    /// The steps that change the distribution, in order: what a rescan's heal runs.
-    Converge,
+    /// Of the steps that change the distribution, in order, those the tenant deployed: what a
+    /// rescan's heal runs. A step the tenant never ran is never run for them.
+    Converge(StepSet),
 }
 
 impl StepChoice {
@@ -79,11 +80,44 @@ impl StepChoice {
         match self {
             Self::One(step) => vec![step],
             Self::All => StepKey::ALL.to_vec(),
-            Self::Converge => StepKey::ALL
+            Self::Converge(deployed) => StepKey::ALL
                 .into_iter()
-                .filter(|s| s.is_mutating())
+                .filter(|s| s.is_mutating() && deployed.contains(*s))
                 .collect(),
         }
+    }
+}
+
+/// A set of steps: those a tenant's deploys completed, as the routing target records them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepSet(u8);
+
+impl StepSet {
+    pub fn contains(self, step: StepKey) -> bool {
+        self.0 & Self::bit(step) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The steps in order, by name.
+    pub fn names(self) -> Vec<&'static str> {
+        StepKey::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .map(StepKey::as_str)
+            .collect()
+    }
+
+    fn bit(step: StepKey) -> u8 {
+        1 << StepKey::ALL.iter().position(|s| *s == step).unwrap_or(0)
+    }
+}
+
+impl FromIterator<StepKey> for StepSet {
+    fn from_iter<I: IntoIterator<Item = StepKey>>(steps: I) -> Self {
+        Self(steps.into_iter().fold(0, |bits, s| bits | Self::bit(s)))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::routing_params::StepKey;
+use crate::routing_params::{StepKey, StepSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,4 +53,13 @@ impl StepRow {
         self.detail = Some(crate::error::sanitize_message(&detail.into()));
         self.updated_at = now.to_owned();
     }
+}
+/// The steps that change the distribution which `rows` show done: what a deploy registers on
+/// the routing target as deployed.
+pub fn completed(rows: &[StepRow]) -> StepSet {
+    rows.iter()
+        .filter(|r| r.status == StepStatus::Done)
+        .filter_map(|r| StepKey::from_name(&r.key))
+        .filter(|s| s.is_mutating())
+        .collect()
 }

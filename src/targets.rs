@@ -22,7 +22,7 @@ use crate::edge::names::RoutingNames;
 use crate::ids::{AccountId, DistributionId};
 use crate::log_delivery::DeliveryReport;
 use crate::records::{StoreError, Table};
-use crate::routing_params::RoutingParams;
+use crate::routing_params::{RoutingParams, StepSet};
 
 /// Shards of the `targets-by-shard` index; 100,000 targets make about 6,250 per shard.
 pub const TARGET_SHARDS: u32 = 16;
@@ -79,14 +79,17 @@ impl Table {
         }))
     }
 
-    /// Records what routing now has on the distribution: the resources the run saw or made.
-    /// Routing targets join the rescan index like log delivery targets.
+    /// Records what routing now has on the distribution: the resources the run saw or made, and
+    /// the steps it completed, added to those completed before (`deployedSteps`: what a rescan
+    /// checks and heals, and nothing more). Routing targets join the rescan index like log
+    /// delivery targets.
     pub async fn routing_deployed(
         &self,
         command: &Command,
         routing: &RoutingParams,
         names: &RoutingNames,
         facts: &serde_json::Value,
+        completed: StepSet,
         now: SystemTime,
     ) -> Result<(), StoreError> {
         let distribution_id = &routing.distribution_id;
@@ -180,8 +183,18 @@ impl Table {
                 request = request.expression_attribute_values(placeholder, s(value));
             }
         }
+        let mut expression = format!("SET {} REMOVE drift", set.join(", "));
+        if !completed.is_empty() {
+            expression.push_str(" ADD deployedSteps :completed");
+            request = request.expression_attribute_values(
+                ":completed",
+                aws_sdk_dynamodb::types::AttributeValue::Ss(
+                    completed.names().into_iter().map(str::to_owned).collect(),
+                ),
+            );
+        }
         request
-            .update_expression(format!("SET {} REMOVE drift", set.join(", ")))
+            .update_expression(expression)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", &e))?;

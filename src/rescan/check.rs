@@ -21,7 +21,7 @@ use crate::command::{Command, Tenant};
 use crate::delivery_names::DeliveryPlan;
 use crate::error::{ErrorCode, Failure};
 use crate::execute::{Executed, Failed, Services};
-use crate::ids::{CommandId, DistributionId, ImsOrgId};
+use crate::ids::{CommandId, DistributionId};
 use crate::log_delivery_check;
 use crate::records::{CommandKey, CommandRecord, StoreError};
 use crate::rescan::target_state::CheckOutcome;
@@ -29,7 +29,7 @@ use crate::rescan_params::{ParentScope, TargetKind};
 use crate::routing::deploy::{deploy, Clock, Prior, Progress};
 use crate::routing::plan::plan;
 use crate::routing::step::Mode;
-use crate::routing_params::{Behavior, RoutingParams, StepChoice};
+use crate::routing_params::{Behavior, RoutingParams, StepChoice, StepKey, StepSet};
 use crate::site::SiteBaseUrl;
 
 /// The target a check is about, and the rescan it belongs to.
@@ -39,6 +39,31 @@ pub struct Check<'a> {
     pub heal: bool,
     pub rescan_id: Option<&'a CommandId>,
     pub rescan_scope: Option<ParentScope>,
+}
+
+impl<'a> Check<'a> {
+    /// The target check a command is, if it is one.
+    pub fn of(command: &'a Command) -> Option<Self> {
+        match &command.action {
+            crate::command::Action::Rescan {
+                scope:
+                    crate::rescan_params::RescanScope::Target {
+                        distribution_id,
+                        kind,
+                        rescan_id,
+                        rescan_scope,
+                    },
+                heal,
+            } => Some(Self {
+                distribution_id,
+                kind: *kind,
+                heal: *heal,
+                rescan_id: rescan_id.as_ref(),
+                rescan_scope: *rescan_scope,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // the pieces of one command's execution
@@ -53,22 +78,27 @@ pub async fn check(
 ) -> Result<Executed, Failed> {
     let tenant = command.tenant();
     let table = services.table;
+    if let Some(parent) = parent_key(command, check) {
+        sent_by_its_rescan(services, command, check, &parent).await?;
+    }
     let target = table
         .target(&tenant.account_id, check.distribution_id, check.kind)
         .await
         .map_err(store_failure)?;
-    let registered = target.as_ref().is_some_and(|item| {
-        matches!(
-            get_s(item, "desiredState"),
-            Some("enabled") | Some("deployed")
-        ) && get_s(item, "siteId") == Some(tenant.site_id.as_str())
-    });
-    let Some(target) = target.filter(|_| registered) else {
+    let Some(target) = target.filter(|item| registered_to(item, tenant)) else {
+        count(services, command, check, CheckOutcome::NotRegistered).await;
         return Ok(done(
             "not-registered",
             json!({"target": check.kind.as_param()}),
         ));
     };
+    if get_s(&target, "imsOrgId").is_some_and(|org| org != tenant.ims_org_id.as_str()) {
+        return Err(Failure::new(
+            ErrorCode::Conflict,
+            "the check names another tenant (imsOrgId) than the one the target is registered to",
+        )
+        .into());
+    }
 
     // A continuation of a waiting heal is the same check going on: no new claim.
     let resuming = record.wait.is_some();
@@ -179,18 +209,16 @@ async fn log_delivery(
     calls: &AwsCalls,
     deadline: Instant,
 ) -> Result<Found, Failed> {
-    let ims_org = get_s(target, "imsOrgId")
-        .and_then(|o| ImsOrgId::parse(o).ok())
-        .unwrap_or_else(|| tenant.ims_org_id.clone());
+    let ims_org = &tenant.ims_org_id;
     let logs = services
         .connector
-        .session(&tenant.account_id, &tenant.site_id, &ims_org, calls)
+        .session(&tenant.account_id, &tenant.site_id, ims_org, calls)
         .await?
         .logs(calls);
     let plan = DeliveryPlan::new(
         &tenant.account_id,
         check.distribution_id,
-        &ims_org,
+        ims_org,
         &services.config.log_destination_account,
     );
     let drift =
@@ -240,18 +268,31 @@ async fn routing(
     deadline: Instant,
 ) -> Result<Found, Failed> {
     let tenant = command.tenant();
+    // Not retried: the record stays as it is until a deploy registers the routing again.
     let params = routing_params(check.distribution_id, target).ok_or_else(|| {
         Failed::from(Failure::new(
-            ErrorCode::Internal,
-            "the routing target record lacks its site URL or behavior; deploy the routing again",
+            ErrorCode::NotFound,
+            "the routing target record has no usable site URL or behavior; deploy the routing \
+             again to register it",
         ))
     })?;
-    let ims_org = get_s(target, "imsOrgId")
-        .and_then(|o| ImsOrgId::parse(o).ok())
-        .unwrap_or_else(|| tenant.ims_org_id.clone());
+    // Only what the tenant's deploys completed is checked and healed: a step they never ran
+    // (say, `associate` on a distribution they only staged) is never run for them.
+    let deployed: StepSet = target
+        .get("deployedSteps")
+        .and_then(|v| v.as_ss().ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|name| StepKey::from_name(name))
+        .collect();
     let session = services
         .connector
-        .session(&tenant.account_id, &tenant.site_id, &ims_org, calls)
+        .session(
+            &tenant.account_id,
+            &tenant.site_id,
+            &tenant.ims_org_id,
+            calls,
+        )
         .await?;
     let mut ctx = crate::execute::routing_context(
         services,
@@ -273,6 +314,12 @@ async fn routing(
                 .into_iter()
                 .flatten()
                 .filter(|row| row["action"] != "exists")
+                .filter(|row| {
+                    row["step"]
+                        .as_str()
+                        .and_then(StepKey::from_name)
+                        .is_some_and(|step| deployed.contains(step))
+                })
                 .cloned()
                 .collect();
             if let Some(blocker) = planned.result.get("blocker").filter(|_| drifted.is_empty()) {
@@ -309,7 +356,7 @@ async fn routing(
     };
     let ran = deploy(
         &mut ctx,
-        StepChoice::Converge,
+        StepChoice::Converge(deployed),
         &prior,
         services.site_configs,
         progress,
@@ -337,6 +384,20 @@ async fn routing(
             }),
         });
     }
+    // The healed resources' ids (a new Lambda@Edge version, a cache policy clone) go on the
+    // target record, as a deploy records them.
+    services
+        .table
+        .routing_deployed(
+            command,
+            &params,
+            &ctx.names,
+            &ran.result["steps"],
+            StepSet::default(),
+            SystemTime::now(),
+        )
+        .await
+        .map_err(store_failure)?;
     let action = json!({
         "at": crate::clock::rfc3339(SystemTime::now()),
         "outcome": ran.outcome,
@@ -401,6 +462,62 @@ async fn record_target(
         .map_err(|e| Failed::from(store_failure(e)))
 }
 
+/// The record of the rescan a check names, if it names one.
+fn parent_key(command: &Command, check: &Check<'_>) -> Option<CommandKey> {
+    let (Some(rescan_id), Some(scope)) = (check.rescan_id, check.rescan_scope) else {
+        return None;
+    };
+    let pk = match scope {
+        ParentScope::All => "SYSTEM".to_owned(),
+        ParentScope::Site => format!("SITE#{}", command.tenant().site_id),
+    };
+    Some(CommandKey {
+        pk,
+        sk: format!("CMD#{rescan_id}"),
+    })
+}
+
+/// A check that names a rescan must carry the id that rescan gave it (from the rescan's salt):
+/// only then does it share the rescan's claim on the target and count on its record.
+async fn sent_by_its_rescan(
+    services: &Services<'_>,
+    command: &Command,
+    check: &Check<'_>,
+    parent: &CommandKey,
+) -> Result<(), Failed> {
+    let salt = services
+        .table
+        .check_salt(parent)
+        .await
+        .map_err(store_failure)?;
+    let expected = salt.map(|salt| {
+        crate::rescan_params::check_id(
+            check.rescan_id.map(CommandId::as_str).unwrap_or_default(),
+            &salt,
+            &command.tenant().account_id,
+            check.distribution_id,
+            check.kind,
+        )
+    });
+    if expected.as_deref() == Some(command.command_id.as_str()) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ErrorCode::InvalidCommand,
+        "params.rescanId names a rescan that did not send this check; a check of one's own is \
+         sent without params.rescanId and params.rescanScope",
+    )
+    .into())
+}
+
+/// Whether a target record is registered (log delivery enabled, routing deployed) to the site.
+fn registered_to(item: &crate::attributes::Item, tenant: &Tenant) -> bool {
+    matches!(
+        get_s(item, "desiredState"),
+        Some("enabled") | Some("deployed")
+    ) && get_s(item, "siteId") == Some(tenant.site_id.as_str())
+}
+
 /// Counts the check on its rescan's record; a count that cannot be written is logged, not
 /// retried (the target record holds the check's result either way).
 async fn count(
@@ -409,20 +526,65 @@ async fn count(
     check: &Check<'_>,
     outcome: CheckOutcome,
 ) {
-    let (Some(rescan_id), Some(scope)) = (check.rescan_id, check.rescan_scope) else {
+    count_on(services.table, command, check, outcome).await;
+}
+
+async fn count_on(
+    table: &crate::records::Table,
+    command: &Command,
+    check: &Check<'_>,
+    outcome: CheckOutcome,
+) {
+    let Some(key) = parent_key(command, check) else {
         return;
     };
-    let pk = match scope {
-        ParentScope::All => "SYSTEM".to_owned(),
-        ParentScope::Site => format!("SITE#{}", command.tenant().site_id),
-    };
-    let key = CommandKey {
-        pk,
-        sk: format!("CMD#{rescan_id}"),
-    };
-    if let Err(error) = services.table.count_check(&key, outcome).await {
+    if let Err(error) = table.count_check(&key, outcome).await {
         tracing::warn!(error = %error, "could not count the check on its rescan's record");
     }
+}
+
+/// A check that gave up (`RETRIES_EXHAUSTED`): recorded as failed on its target, if the target
+/// is the site's, and counted on its rescan, so no check ends unaccounted for.
+pub async fn gave_up(
+    table: &crate::records::Table,
+    command: &Command,
+    check: &Check<'_>,
+    failure: &Failure,
+) {
+    let tenant = command.tenant();
+    let target = match table
+        .target(&tenant.account_id, check.distribution_id, check.kind)
+        .await
+    {
+        Ok(target) => target,
+        Err(error) => {
+            tracing::warn!(error = %error, "could not read the target of a check that gave up");
+            return;
+        }
+    };
+    if target
+        .as_ref()
+        .is_some_and(|item| registered_to(item, tenant))
+    {
+        let drift =
+            json!([{"what": "check-failed", "code": failure.code, "detail": failure.message}]);
+        if let Err(error) = table
+            .target_checked(
+                &tenant.account_id,
+                check.distribution_id,
+                check.kind,
+                CheckOutcome::Failed,
+                &drift,
+                None,
+                command.command_id.as_str(),
+                SystemTime::now(),
+            )
+            .await
+        {
+            tracing::warn!(error = %error, "could not record a check that gave up on its target");
+        }
+    }
+    count_on(table, command, check, CheckOutcome::Failed).await;
 }
 
 fn store_failure(error: StoreError) -> Failure {

@@ -11,7 +11,9 @@ use crate::attributes::{get_n, get_s, s, Item};
 use crate::ids::{AccountId, DistributionId, ImsOrgId, SiteId};
 use crate::records::{StoreError, Table};
 use crate::rescan_params::TargetKind;
-use crate::targets::{shard_partition, SHARD_INDEX, SITE_INDEX, TARGET_SHARDS};
+use crate::targets::{
+    shard_of, shard_partition, target_pk, SHARD_INDEX, SITE_INDEX, TARGET_SHARDS,
+};
 
 /// Items one query page returns at most.
 pub const PAGE_SIZE: i32 = 500;
@@ -48,6 +50,59 @@ impl TargetRef {
     }
 }
 
+impl TargetRef {
+    /// Where the target sits in `targets-by-shard`: its shard and its sort key there.
+    pub fn position(&self) -> (u32, String) {
+        let pk = target_pk(&self.account_id, &self.distribution_id);
+        (
+            shard_of(&pk),
+            format!(
+                "{}#{}#{}",
+                self.account_id,
+                self.distribution_id,
+                self.kind.sort_key()
+            ),
+        )
+    }
+
+    /// The cursor of `targets-by-shard` that reads on from just after this target.
+    pub fn cursor_after(&self) -> Cursor {
+        let (shard, sort) = self.position();
+        Cursor {
+            shard,
+            after: Some(HashMap::from([
+                (
+                    "pk".to_owned(),
+                    target_pk(&self.account_id, &self.distribution_id),
+                ),
+                ("sk".to_owned(), self.kind.sort_key().to_owned()),
+                ("gsi1pk".to_owned(), shard_partition(shard)),
+                ("gsi1sk".to_owned(), sort),
+            ])),
+            done: false,
+        }
+    }
+}
+
+impl Cursor {
+    /// Whether a target at `position` lies at or beyond where this cursor reads on from: the
+    /// point where an enumeration that began here, and wrapped around, has come full circle.
+    pub fn reached_by(&self, position: &(u32, String)) -> bool {
+        let after = self.after.as_ref().and_then(|key| key.get("gsi1sk"));
+        position.0 > self.shard
+            || position.0 == self.shard
+                && after.is_none_or(|after| position.1.as_str() > after.as_str())
+    }
+}
+
+/// One page of an enumeration.
+pub struct Page {
+    pub targets: Vec<TargetRef>,
+    /// Index items that are not well-formed targets (logged, counted, not checked).
+    pub malformed: u64,
+    pub next: Cursor,
+}
+
 /// Where an enumeration stands: the partition it reads and where its next page starts. It is
 /// kept in the rescan's record between continuations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,13 +127,13 @@ pub enum Source {
 
 impl Table {
     /// One page of targets from `cursor`, and the cursor after it.
-    pub async fn targets_page(
-        &self,
-        source: &Source,
-        cursor: &Cursor,
-    ) -> Result<(Vec<TargetRef>, Cursor), StoreError> {
+    pub async fn targets_page(&self, source: &Source, cursor: &Cursor) -> Result<Page, StoreError> {
         if cursor.done {
-            return Ok((Vec::new(), cursor.clone()));
+            return Ok(Page {
+                targets: Vec::new(),
+                malformed: 0,
+                next: cursor.clone(),
+            });
         }
         let (index, key_name, partition) = match source {
             Source::AllTargets => (SHARD_INDEX, "gsi1pk", shard_partition(cursor.shard)),
@@ -102,11 +157,22 @@ impl Table {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("Query", &e))?;
-        let targets = page
-            .items()
-            .iter()
-            .filter_map(TargetRef::from_item)
-            .collect();
+        let mut targets = Vec::new();
+        let mut malformed = 0;
+        for item in page.items() {
+            match TargetRef::from_item(item) {
+                Some(target) => targets.push(target),
+                None => {
+                    malformed += 1;
+                    tracing::warn!(
+                        pk = get_s(item, "pk").unwrap_or("(none)"),
+                        sk = get_s(item, "sk").unwrap_or("(none)"),
+                        "an index item is not a well-formed target (an id is missing or \
+                         malformed); it is not checked"
+                    );
+                }
+            }
+        }
         let next = match page.last_evaluated_key {
             Some(key) => Cursor {
                 shard: cursor.shard,
@@ -130,7 +196,11 @@ impl Table {
                 },
             },
         };
-        Ok((targets, next))
+        Ok(Page {
+            targets,
+            malformed,
+            next,
+        })
     }
 
     /// One target record, as the check needs it.

@@ -5,8 +5,11 @@
 //!   overlapping scheduled rescans never check a target twice (the check claims the target too).
 //! - Checks of one account are spread in time: the queue delays them in groups, so a tenant with
 //!   many distributions never has more than a few checked at once.
-//! - Child command ids are derived from the rescan's id and the target, so a resent batch is a
-//!   duplicate, not more work.
+//! - Child command ids are derived from the rescan's id, a salt its record drew when it
+//!   started, and the target: a resent batch is a duplicate, not more work, and no producer can
+//!   foresee (and take) a check's id.
+//! - With a cap, a rescan of every target starts where the last capped one stopped and wraps
+//!   around, so successive runs cover every target.
 //! - A fan-out that runs short of time stops at a page boundary and continues itself with the
 //!   cursor kept in its record.
 
@@ -40,8 +43,15 @@ pub struct Progress {
     pub cursor: Cursor,
     pub sent: u64,
     pub recently_checked: u64,
+    /// Index items that were not well-formed targets.
+    pub malformed: u64,
     /// Sent so far per account, for spreading one account's checks.
     pub per_account: HashMap<String, u64>,
+    /// A capped rescan of every target began where the last one stopped (this cursor), and
+    /// ends when it comes round to it again.
+    pub began_at: Option<Cursor>,
+    /// It has gone past the last shard and goes on from the first.
+    pub wrapped: bool,
 }
 
 impl Progress {
@@ -54,8 +64,15 @@ impl Progress {
             cursor: serde_json::from_value(result["cursor"].clone()).unwrap_or_default(),
             sent: result["sent"].as_u64().unwrap_or(0),
             recently_checked: result["recentlyChecked"].as_u64().unwrap_or(0),
+            malformed: result["malformed"].as_u64().unwrap_or(0),
             per_account: serde_json::from_value(result["perAccount"].clone()).unwrap_or_default(),
+            began_at: serde_json::from_value(result["beganAt"].clone()).ok(),
+            wrapped: result["wrapped"].as_bool().unwrap_or(false),
         }
+    }
+
+    fn is_fresh(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -74,6 +91,17 @@ pub struct Settings {
     pub min_interval: Duration,
 }
 
+/// Why a fan-out run stopped reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Out of time: a continuation goes on from the cursor.
+    Time,
+    /// Every target read (or, rotating, come full circle).
+    Done,
+    /// The cap was reached with targets left: the next capped rescan starts at `resume`.
+    Capped,
+}
+
 pub async fn fan_out(
     table: &Table,
     queue: &CommandQueue,
@@ -84,40 +112,80 @@ pub async fn fan_out(
     deadline: Instant,
 ) -> Result<FannedOut, Failure> {
     let key = CommandKey::of(&command.identity());
-    table.start_counts(&key).await.map_err(store_failure)?;
+    let salt = table.start_counts(&key).await.map_err(store_failure)?;
     let now_ms = epoch_millis(std::time::SystemTime::now());
     let cutoff = now_ms.saturating_sub(settings.min_interval.as_millis() as u64);
     let parent = match source {
         Source::AllTargets => ParentScope::All,
         Source::Site(_) => ParentScope::Site,
     };
+    let rotating = *source == Source::AllTargets && settings.max_targets.is_some();
+    if rotating && progress.is_fresh() {
+        if let Some(start) = table.rotation_start().await.map_err(store_failure)? {
+            progress.cursor = start.clone();
+            progress.began_at = Some(start);
+        }
+    }
+    let capped = |progress: &Progress| settings.max_targets.is_some_and(|cap| progress.sent >= cap);
 
-    let mut truncated = false;
     let mut pages = 0;
+    // Where a capped rescan's successor starts: just after the last target this one passed.
+    let mut resume = progress.cursor.clone();
     // Checks wait here until ten make a full batch; the rest go out when the run ends.
     let mut outgoing = Vec::new();
-    while !progress.cursor.done {
+    let stop = 'pages: loop {
+        if progress.cursor.done {
+            match &progress.began_at {
+                Some(_) if !progress.wrapped => {
+                    progress.cursor = Cursor::default();
+                    progress.wrapped = true;
+                }
+                _ => break Stop::Done,
+            }
+        }
+        if progress.wrapped
+            && progress
+                .began_at
+                .as_ref()
+                .is_some_and(|began| progress.cursor.shard > began.shard)
+        {
+            break Stop::Done;
+        }
         // Every run reads at least one page, so a continuation always gets further.
         if pages > 0 && Instant::now() + TIME_RESERVE >= deadline {
-            break;
+            break Stop::Time;
         }
         pages += 1;
-        if settings.max_targets.is_some_and(|cap| progress.sent >= cap) {
-            truncated = true;
-            break;
-        }
-        let (page, next) = table
+        let page = table
             .targets_page(source, &progress.cursor)
             .await
             .map_err(store_failure)?;
-        for target in page.iter().filter(|t| t.registered) {
-            if target.last_checked_ms.is_some_and(|at| at > cutoff) {
-                progress.recently_checked += 1;
+        progress.malformed += page.malformed;
+        resume = progress.cursor.clone();
+        for target in &page.targets {
+            if progress.wrapped
+                && progress
+                    .began_at
+                    .as_ref()
+                    .is_some_and(|began| began.reached_by(&target.position()))
+            {
+                send(queue, &outgoing).await?;
+                outgoing.clear();
+                break 'pages Stop::Done;
+            }
+            if !target.registered {
+                resume = target.cursor_after();
                 continue;
             }
-            if settings.max_targets.is_some_and(|cap| progress.sent >= cap) {
-                truncated = true;
-                break;
+            if target.last_checked_ms.is_some_and(|at| at > cutoff) {
+                progress.recently_checked += 1;
+                resume = target.cursor_after();
+                continue;
+            }
+            if capped(&progress) {
+                send(queue, &outgoing).await?;
+                outgoing.clear();
+                break 'pages Stop::Capped;
             }
             let in_account = progress
                 .per_account
@@ -126,23 +194,27 @@ pub async fn fan_out(
             let group = (*in_account / ACCOUNT_GROUP as u64) as u32;
             *in_account += 1;
             progress.sent += 1;
+            resume = target.cursor_after();
             outgoing.push(Outgoing {
-                body: child_body(command, target, settings.heal, parent).to_string(),
+                body: child_body(command, &salt, target, settings.heal, parent).to_string(),
                 delay_secs: group.saturating_mul(ACCOUNT_GROUP_SPACING_SECS),
             });
         }
         let full = outgoing.len() - outgoing.len() % MAX_BATCH;
         send(queue, &outgoing[..full]).await?;
         outgoing.drain(..full);
-        // A truncated page is not resumed: the cap holds for the whole rescan.
-        progress.cursor = next;
-        if truncated {
-            break;
-        }
-    }
+        progress.cursor = page.next;
+    };
     send(queue, &outgoing).await?;
 
-    let finished = progress.cursor.done || truncated;
+    let truncated = stop == Stop::Capped;
+    if rotating && stop != Stop::Time {
+        table
+            .save_rotation(truncated.then_some(&resume))
+            .await
+            .map_err(store_failure)?;
+    }
+    let finished = stop != Stop::Time;
     let mut result = json!({
         "scope": parent.as_param(),
         "heal": settings.heal,
@@ -150,15 +222,24 @@ pub async fn fan_out(
         "recentlyChecked": progress.recently_checked,
         "truncated": truncated,
     });
+    if progress.malformed > 0 {
+        result["malformed"] = json!(progress.malformed);
+    }
     if !finished {
         result["cursor"] = serde_json::to_value(&progress.cursor).expect("a cursor serializes");
         result["perAccount"] =
             serde_json::to_value(&progress.per_account).expect("counts serialize");
+        if let Some(began) = &progress.began_at {
+            result["beganAt"] = serde_json::to_value(began).expect("a cursor serializes");
+            result["wrapped"] = json!(progress.wrapped);
+        }
     }
     tracing::info!(
         sent = progress.sent,
         recently_checked = progress.recently_checked,
+        malformed = progress.malformed,
         finished,
+        truncated,
         "rescan fanned out"
     );
     Ok(FannedOut { finished, result })
@@ -182,10 +263,16 @@ async fn send(queue: &CommandQueue, outgoing: &[Outgoing]) -> Result<(), Failure
 }
 
 /// The target check for one target, as a command of its own.
-pub fn child_body(command: &Command, target: &TargetRef, heal: bool, parent: ParentScope) -> Value {
+pub fn child_body(
+    command: &Command,
+    salt: &str,
+    target: &TargetRef,
+    heal: bool,
+    parent: ParentScope,
+) -> Value {
     json!({
         "schemaVersion": command::SCHEMA_VERSION,
-        "commandId": child_id(command.command_id.as_str(), target),
+        "commandId": child_id(command.command_id.as_str(), salt, target),
         "type": "rescan",
         "siteId": target.site_id,
         "imsOrgId": target.ims_org_id,
@@ -202,19 +289,14 @@ pub fn child_body(command: &Command, target: &TargetRef, heal: bool, parent: Par
     })
 }
 
-/// `rescan.<12 hex of the rescan's id>.<account>.<distribution>.<ld|rt>`: the same for the same
-/// rescan and target, and within the 128 characters a command id may have.
-pub fn child_id(rescan_id: &str, target: &TargetRef) -> String {
-    let digest = command::payload_hash(&Value::String(rescan_id.to_owned()));
-    let kind = match target.kind {
-        crate::rescan_params::TargetKind::LogDelivery => "ld",
-        crate::rescan_params::TargetKind::Routing => "rt",
-    };
-    format!(
-        "rescan.{}.{}.{}.{kind}",
-        &digest[..12],
-        target.account_id,
-        target.distribution_id
+/// The check's command id: see [`crate::rescan_params::check_id`].
+pub fn child_id(rescan_id: &str, salt: &str, target: &TargetRef) -> String {
+    crate::rescan_params::check_id(
+        rescan_id,
+        salt,
+        &target.account_id,
+        &target.distribution_id,
+        target.kind,
     )
 }
 
@@ -247,10 +329,17 @@ mod tests {
     #[test]
     fn child_ids_are_stable_distinct_and_valid() {
         let long = "r".repeat(128);
-        let a = child_id(&long, &target(TargetKind::LogDelivery));
-        assert_eq!(a, child_id(&long, &target(TargetKind::LogDelivery)));
-        assert_ne!(a, child_id(&long, &target(TargetKind::Routing)));
-        assert_ne!(a, child_id("another", &target(TargetKind::LogDelivery)));
+        let a = child_id(&long, "salt", &target(TargetKind::LogDelivery));
+        assert_eq!(a, child_id(&long, "salt", &target(TargetKind::LogDelivery)));
+        assert_ne!(a, child_id(&long, "salt", &target(TargetKind::Routing)));
+        assert_ne!(
+            a,
+            child_id("another", "salt", &target(TargetKind::LogDelivery))
+        );
+        assert_ne!(
+            a,
+            child_id(&long, "other salt", &target(TargetKind::LogDelivery))
+        );
         assert!(crate::ids::CommandId::parse(&a).is_ok(), "{a}");
     }
 
@@ -264,6 +353,7 @@ mod tests {
         };
         let body = child_body(
             &parent,
+            "salt",
             &target(TargetKind::Routing),
             false,
             ParentScope::All,

@@ -10,4 +10,5 @@
 pub mod check;
 pub mod enumerate;
 pub mod fanout;
+pub mod rotation;
 pub mod target_state;

@@ -28,6 +28,8 @@ pub enum CheckOutcome {
     Failed,
     /// Another rescan checked it a moment ago; nothing was done.
     Skipped,
+    /// The target was no longer registered when its check ran (disabled meanwhile).
+    NotRegistered,
 }
 
 impl CheckOutcome {
@@ -38,6 +40,7 @@ impl CheckOutcome {
             Self::Drifted => "drifted",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::NotRegistered => "not-registered",
         }
     }
 
@@ -49,18 +52,26 @@ impl CheckOutcome {
             Self::Drifted => "driftedNotHealed",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::NotRegistered => "notRegistered",
         }
+    }
+
+    /// Whether it counts as checked (the target was looked at).
+    fn is_checked(self) -> bool {
+        !matches!(self, Self::Skipped | Self::NotRegistered)
     }
 }
 
-/// Every counter a rescan's record carries.
-pub const COUNTERS: [&str; 6] = [
+/// Every counter a rescan's record carries: `checked + skipped + notRegistered` reaches the
+/// fan-out's `sent` once every check has ended.
+pub const COUNTERS: [&str; 7] = [
     "checked",
     "healthy",
     "healed",
     "driftedNotHealed",
     "failed",
     "skipped",
+    "notRegistered",
 ];
 
 impl Table {
@@ -155,8 +166,10 @@ impl Table {
         written(result, "UpdateItem").map(|_| ())
     }
 
-    /// Starts a rescan's counters at zero, unless they exist (a continuing fan-out).
-    pub async fn start_counts(&self, key: &CommandKey) -> Result<(), StoreError> {
+    /// Starts a rescan's counters at zero and draws its salt (see
+    /// [`crate::rescan_params::check_id`]), unless they exist (a continuing fan-out). Returns
+    /// the salt.
+    pub async fn start_counts(&self, key: &CommandKey) -> Result<String, StoreError> {
         let zeros: serde_json::Map<String, Value> = COUNTERS
             .iter()
             .map(|c| (c.to_string(), Value::from(0)))
@@ -167,12 +180,33 @@ impl Table {
             .table_name(&self.name)
             .key("pk", s(&key.pk))
             .key("sk", s(&key.sk))
-            .update_expression("SET counts = if_not_exists(counts, :zeros)")
+            .update_expression(
+                "SET counts = if_not_exists(counts, :zeros), checkSalt = if_not_exists(checkSalt, :salt)",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zeros", to_attribute(&Value::Object(zeros)))
+            .expression_attribute_values(":salt", s(format!("{:016x}", fastrand::u64(..))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
-            .await;
-        written(result, "UpdateItem").map(|_| ())
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", &e))?;
+        result
+            .attributes()
+            .and_then(|item| crate::attributes::get_s(item, "checkSalt"))
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError {
+                operation: "UpdateItem",
+                code: "no checkSalt returned".to_owned(),
+            })
+    }
+
+    /// The salt a rescan's record drew (`None`: no such rescan, or not one that fanned out).
+    pub async fn check_salt(&self, key: &CommandKey) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .command_json(key)
+            .await?
+            .filter(|record| record["type"] == "rescan")
+            .and_then(|record| record["checkSalt"].as_str().map(str::to_owned)))
     }
 
     /// Counts one finished target check on its rescan's record. A rescan record that is gone
@@ -182,12 +216,11 @@ impl Table {
         key: &CommandKey,
         outcome: CheckOutcome,
     ) -> Result<(), StoreError> {
-        let checked = !matches!(outcome, CheckOutcome::Skipped);
-        let expression = if checked {
-            "SET counts.checked = counts.checked + :one, counts.#c = counts.#c + :one, \
-             version = version + :one"
+        let expression = if outcome.is_checked() {
+            "SET counts.checked = counts.checked + :one, \
+             counts.#c = if_not_exists(counts.#c, :zero) + :one, version = version + :one"
         } else {
-            "SET counts.#c = counts.#c + :one, version = version + :one"
+            "SET counts.#c = if_not_exists(counts.#c, :zero) + :one, version = version + :one"
         };
         let result = self
             .client
@@ -203,6 +236,7 @@ impl Table {
             .expression_attribute_values(":rescan", s("rescan"))
             .expression_attribute_names("#c", outcome.counter())
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
             .send()
             .await;
         written(result, "UpdateItem").map(|_| ())

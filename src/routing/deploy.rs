@@ -272,7 +272,7 @@ fn final_outcome(choice: StepChoice, rows: &[StepRow]) -> &'static str {
             .and_then(|r| r.change.as_deref())
             .and_then(Change::parse)
             .map_or("exists", Change::as_str),
-        StepChoice::All | StepChoice::Converge => {
+        StepChoice::All | StepChoice::Converge(_) => {
             let changed = rows
                 .iter()
                 .any(|r| matches!(r.change.as_deref(), Some("created") | Some("updated")));
@@ -298,7 +298,7 @@ fn result(
     let mut result = json!({
         "step": match choice {
             StepChoice::All => "all",
-            StepChoice::Converge => "converge",
+            StepChoice::Converge(_) => "converge",
             StepChoice::One(step) => step.as_str(),
         },
         "steps": facts,
