@@ -52,6 +52,17 @@ pub enum BootstrapError {
     Principal(String),
     #[error("the template URL could not be presigned: {0}")]
     Presign(String),
+    #[error(
+        "the bucket {bucket} holds no {key}: publish infra/customer/*.json to it first (README, \
+         \"Deploying\", step 4)"
+    )]
+    Missing { bucket: String, key: String },
+    #[error("the template {key} in bucket {bucket} could not be read: {reason}")]
+    Unreadable {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
 }
 
 impl Templates {
@@ -67,13 +78,35 @@ impl Templates {
                 self.trusted_principal_arn.clone(),
             ));
         }
+        let key = file_name(variant);
+        // The customer would find a missing template only in the console; say it here.
+        if let Err(error) = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            let fault = crate::error::AwsFault::from_sdk(&error);
+            let (bucket, key) = (self.bucket.clone(), key.clone());
+            return Err(if fault.status == Some(404) || fault.is("NoSuchBucket") {
+                BootstrapError::Missing { bucket, key }
+            } else {
+                BootstrapError::Unreadable {
+                    bucket,
+                    key,
+                    reason: fault.describe(),
+                }
+            });
+        }
         let presigning = s3::presigning::PresigningConfig::expires_in(PRESIGN_TTL)
             .map_err(|e| BootstrapError::Presign(e.to_string()))?;
         let presigned = self
             .s3
             .get_object()
             .bucket(&self.bucket)
-            .key(file_name(variant))
+            .key(&key)
             .presigned(presigning)
             .await
             .map_err(|e| {

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::config::DEFAULT_ROLE_NAME;
+use crate::edge::names::ROLE_BOUNDARY_SUFFIX;
+use crate::log_delivery::MANAGED_BY_TAG_KEY;
 use crate::permissions::{granted_by, Scope, Variant, PERMISSIONS};
 
 /// The key of a variant's template in the template bucket, and its file in `infra/customer/`.
@@ -44,9 +46,43 @@ fn resources(scope: Scope) -> Value {
     )
 }
 
+/// The permissions boundary of the Lambda@Edge execution roles, as a template value: the
+/// policy `RoleBoundary`, named after the role (`edge::names::role_boundary_policy`).
+fn boundary_arn() -> Value {
+    json!({"Fn::Sub": format!(
+        "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/${{RoleName}}{ROLE_BOUNDARY_SUFFIX}"
+    )})
+}
+
+/// The boundary policy: what a Lambda@Edge execution role may ever do, write its logs.
+fn boundary_policy() -> Value {
+    json!({
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "ManagedPolicyName": {"Fn::Sub": format!("${{RoleName}}{ROLE_BOUNDARY_SUFFIX}")},
+            "Description": "The most a cdn-onboard Lambda@Edge execution role may do: write its logs",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": {"Fn::Sub": "arn:${AWS::Partition}:logs:*:${AWS::AccountId}:*"}
+                }]
+            }
+        }
+    })
+}
+
 /// Conditions that narrow an action further than its resource can.
 fn condition(action: &str) -> Option<Value> {
     match action {
+        // The service can only make roles that can do no more than the boundary allows.
+        "iam:CreateRole" | "iam:PutRolePolicy" | "iam:UpdateAssumeRolePolicy" => {
+            Some(json!({"StringEquals": {"iam:PermissionsBoundary": boundary_arn()}}))
+        }
+        "logs:TagResource" => Some(json!({
+            "ForAllValues:StringEquals": {"aws:TagKeys": [MANAGED_BY_TAG_KEY]}
+        })),
         "iam:PassRole" => {
             Some(json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
         }
@@ -163,7 +199,7 @@ pub fn template(variant: Variant) -> Value {
             "forward CloudFront access logs and route AI agents to Edge Optimize"
         }
     };
-    json!({
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("cdn-onboard connector role ({}): lets the service {what}", variant.as_str()),
         "Metadata": {METADATA_KEY: metadata(variant)},
@@ -175,8 +211,9 @@ pub fn template(variant: Variant) -> Value {
             },
             "ExternalId": {
                 "Type": "String",
-                "MinLength": 1,
+                "MinLength": 2,
                 "MaxLength": 1224,
+                "AllowedPattern": "^[\\w+=,.@:/-]+$",
                 "Description": "The tenant's IMS org id; the service presents it on every AssumeRole"
             },
             "RoleName": {
@@ -213,7 +250,11 @@ pub fn template(variant: Variant) -> Value {
             "RoleArn": {"Value": {"Fn::GetAtt": ["ConnectorRole", "Arn"]}},
             "RoleName": {"Value": {"Ref": "ConnectorRole"}}
         }
-    })
+    });
+    if variant == Variant::LogAndRouting {
+        template["Resources"]["RoleBoundary"] = boundary_policy();
+    }
+    template
 }
 
 /// The template as its file holds it: keys sorted at every level, so the text is the same
@@ -303,5 +344,61 @@ mod tests {
             .unwrap()
             .iter()
             .all(|p| p["reason"].as_str().is_some_and(|r| !r.is_empty()))));
+    }
+
+    fn statement_of<'a>(template: &'a Value, action: &str) -> &'a Value {
+        template["Resources"]["ConnectorRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+            .unwrap_or_else(|| panic!("no statement grants {action}"))
+    }
+
+    #[test]
+    fn edge_roles_can_only_be_made_within_the_boundary_the_template_creates() {
+        let template = template(Variant::LogAndRouting);
+        for action in [
+            "iam:CreateRole",
+            "iam:PutRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+        ] {
+            let statement = statement_of(&template, action);
+            assert_eq!(
+                statement["Action"].as_array().unwrap().len(),
+                1,
+                "{action} alone"
+            );
+            assert_eq!(
+                statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
+                boundary_arn(),
+                "{action}"
+            );
+        }
+        let boundary = &template["Resources"]["RoleBoundary"];
+        assert_eq!(boundary["Type"], "AWS::IAM::ManagedPolicy");
+        assert_eq!(
+            boundary["Properties"]["ManagedPolicyName"]["Fn::Sub"],
+            format!("${{RoleName}}{ROLE_BOUNDARY_SUFFIX}")
+        );
+        assert!(
+            crate::edge::names::role_boundary_policy("R").ends_with(ROLE_BOUNDARY_SUFFIX),
+            "the code names the boundary as the template does"
+        );
+        assert!(super::template(Variant::LogOnly)["Resources"]["RoleBoundary"].is_null());
+    }
+
+    #[test]
+    fn actions_without_resource_level_permissions_are_granted_on_every_resource() {
+        let template = template(Variant::LogAndRouting);
+        assert_eq!(
+            statement_of(&template, "cloudfront:CreateFunction")["Resource"],
+            json!(["*"])
+        );
+        assert_eq!(
+            statement_of(&template, "cloudfront:ListDistributions")["Resource"],
+            json!(["*"])
+        );
     }
 }

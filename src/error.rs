@@ -131,6 +131,22 @@ impl AwsFault {
         self.code.as_deref().unwrap_or("")
     }
 
+    /// The error code, or what happened when AWS gave none: for a person reading a CLI message
+    /// or a log line (never the raw AWS text).
+    pub fn describe(&self) -> String {
+        match (&self.code, self.status) {
+            (Some(code), _) => code.clone(),
+            (None, _) if self.transport => {
+                "no answer from the endpoint: check the network, the region and AWS_ENDPOINT_URL"
+                    .to_owned()
+            }
+            (None, Some(status)) => format!(
+                "HTTP {status} without an error code (an emulator without this operation answers so)"
+            ),
+            (None, None) => "no request was sent: check the credentials and the region".to_owned(),
+        }
+    }
+
     pub fn is(&self, code: &str) -> bool {
         self.code() == code
     }

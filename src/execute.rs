@@ -313,6 +313,7 @@ pub(crate) fn routing_context<'a>(
         params: routing,
         names: RoutingNames::new(&routing.distribution_id),
         edge_domain: &services.config.edge_domain,
+        connector_role_name: &services.config.connector_role_name,
         api_key: None,
         prober: services.prober,
         deadline,

@@ -21,7 +21,9 @@ use crate::retry::{aws_call as call, aws_call_retrying, is_transient, Backoff};
 /// DescribeDeliveries and DescribeDeliverySources stop after this many pages.
 pub const MAX_LIST_PAGES: usize = 50;
 /// Tag put on what this service creates, so the customer can tell it apart.
-const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "cdn-onboard");
+/// The one tag this service puts on what it creates.
+pub const MANAGED_BY_TAG_KEY: &str = "managed-by";
+const MANAGED_BY_TAG: (&str, &str) = (MANAGED_BY_TAG_KEY, "cdn-onboard");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

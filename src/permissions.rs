@@ -90,6 +90,25 @@ pub struct Permission {
     pub implied: bool,
 }
 
+const fn permission(
+    action: &'static str,
+    variant: Variant,
+    group: &'static str,
+    scope: Scope,
+    reason: &'static str,
+    implied: bool,
+) -> Permission {
+    Permission {
+        action,
+        variant,
+        group,
+        scope,
+        reason,
+        implied,
+    }
+}
+
+/// A permission a call of the code names.
 const fn call(
     action: &'static str,
     variant: Variant,
@@ -97,16 +116,10 @@ const fn call(
     scope: Scope,
     reason: &'static str,
 ) -> Permission {
-    Permission {
-        action,
-        variant,
-        group,
-        scope,
-        reason,
-        implied: false,
-    }
+    permission(action, variant, group, scope, reason, false)
 }
 
+/// A permission AWS checks behind another call.
 const fn implied(
     action: &'static str,
     variant: Variant,
@@ -114,14 +127,7 @@ const fn implied(
     scope: Scope,
     reason: &'static str,
 ) -> Permission {
-    Permission {
-        action,
-        variant,
-        group,
-        scope,
-        reason,
-        implied: true,
-    }
+    permission(action, variant, group, scope, reason, true)
 }
 
 use Scope::*;
@@ -138,6 +144,7 @@ pub const PERMISSIONS: &[Permission] = &[
     call("logs:GetDeliverySource", LogOnly, LOGS, Any, "Read the delivery source this service created for a distribution"),
     call("logs:DescribeDeliverySources", LogOnly, LOGS, Any, "Find a delivery source the customer already bound to a distribution, so it is never replaced"),
     call("logs:PutDeliverySource", LogOnly, LOGS, Any, "Create the delivery source of a distribution's access logs"),
+    implied("logs:TagResource", LogOnly, LOGS, Any, "Tag the delivery source and delivery it creates as managed by this service (only that tag)"),
     implied("cloudfront:AllowVendedLogDeliveryForResource", LogOnly, LOGS, Any, "CloudFront's consent, checked by PutDeliverySource, to vend a distribution's logs"),
     call("logs:DeleteDeliverySource", LogOnly, LOGS, Any, "Remove the delivery source this service created, when log delivery is disabled"),
     call("logs:DescribeDeliveries", LogOnly, LOGS, Any, "Find the deliveries from this service's delivery source"),
@@ -150,7 +157,8 @@ pub const PERMISSIONS: &[Permission] = &[
     call("cloudfront:UpdateDistribution", LogAndRouting, WRITE, Any, "Add the Edge Optimize origin, cache key headers and associations to the routed behavior"),
     call("cloudfront:GetFunction", LogAndRouting, WRITE, RoutingFunctions, "Compare the routing function's code with the current one"),
     call("cloudfront:DescribeFunction", LogAndRouting, WRITE, RoutingFunctions, "Find the published routing function's ARN"),
-    call("cloudfront:CreateFunction", LogAndRouting, WRITE, RoutingFunctions, "Create the per-distribution routing function"),
+    // CreateFunction has no resource-level permissions: AWS matches it only against "*".
+    call("cloudfront:CreateFunction", LogAndRouting, WRITE, Any, "Create the per-distribution routing function"),
     call("cloudfront:UpdateFunction", LogAndRouting, WRITE, RoutingFunctions, "Roll out the routing function's current code"),
     call("cloudfront:PublishFunction", LogAndRouting, WRITE, RoutingFunctions, "Publish the routing function to LIVE"),
     call("cloudfront:GetCachePolicy", LogAndRouting, WRITE, Any, "Read the routed behavior's cache policy (it is never edited unless it is this service's clone)"),
@@ -165,8 +173,9 @@ pub const PERMISSIONS: &[Permission] = &[
     call("lambda:PublishVersion", LogAndRouting, EDGE, EdgeLambdas, "Publish the numbered version CloudFront runs"),
     implied("lambda:GetFunction", LogAndRouting, EDGE, EdgeLambdas, "Checked by CloudFront when a Lambda@Edge version is associated"),
     implied("lambda:EnableReplication*", LogAndRouting, EDGE, EdgeLambdas, "Lets CloudFront replicate the Lambda@Edge version to the edge when it is associated"),
+    implied("lambda:DisableReplication*", LogAndRouting, EDGE, EdgeLambdas, "Lets CloudFront stop replicating the version an association no longer uses"),
     call("iam:GetRole", LogAndRouting, ROLE, EdgeRoles, "Read the Lambda@Edge execution role and its trust"),
-    call("iam:CreateRole", LogAndRouting, ROLE, EdgeRoles, "Create the per-distribution Lambda@Edge execution role"),
+    call("iam:CreateRole", LogAndRouting, ROLE, EdgeRoles, "Create the per-distribution Lambda@Edge execution role, bounded to writing its logs"),
     call("iam:UpdateAssumeRolePolicy", LogAndRouting, ROLE, EdgeRoles, "Restore the role's trust in Lambda and Lambda@Edge when it drifted"),
     call("iam:GetRolePolicy", LogAndRouting, ROLE, EdgeRoles, "Read the role's logging policy"),
     call("iam:PutRolePolicy", LogAndRouting, ROLE, EdgeRoles, "Let the Lambda@Edge function write its logs"),

@@ -22,10 +22,16 @@ pub struct QueueError {
 }
 
 impl QueueError {
-    pub fn from_sdk<E: ProvideErrorMetadata>(operation: &'static str, error: &E) -> Self {
+    pub fn from_sdk<E: ProvideErrorMetadata>(
+        operation: &'static str,
+        error: &aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> Self {
         Self {
             operation,
-            code: error.code().unwrap_or("no error code").to_owned(),
+            code: crate::error::AwsFault::from_sdk(error).describe(),
         }
     }
 }

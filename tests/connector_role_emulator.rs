@@ -216,7 +216,11 @@ async fn the_quick_create_link_opens_the_current_template_and_its_parameters_con
             .text()
             .await
             .unwrap();
-        assert_eq!(template, customer_template::text(variant), "{variant:?}");
+        assert!(
+            template == customer_template::text(variant),
+            "the bucket serves another {variant:?} template than infra/customer/ holds \
+             (`scripts/local-stack up` uploads the current ones)"
+        );
 
         // Launching it with the link's parameters (under a role name of the test's own)
         // connects the account for this tenant.
@@ -280,9 +284,39 @@ async fn bootstrap_url_refuses_bad_input_with_the_rule() {
             ],
             "not an IAM role or account ARN",
         ),
+        (
+            vec![
+                "--account-id",
+                "111122223333",
+                "--ims-org-id",
+                org,
+                "--template-bucket",
+                "no-such-template-bucket",
+            ],
+            "holds no connector-role-log-and-routing.json: publish infra/customer",
+        ),
     ] {
         let (ok, stdout, stderr) = bootstrap_url(&stack, &args);
         assert!(!ok && stdout.is_empty(), "{args:?} is refused");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn redrive_refuses_a_rate_sqs_does_not_take() {
+    for rate in ["0", "501", "many"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cdn-onboard"))
+            .args([
+                "redrive",
+                "--queue-url",
+                "http://127.0.0.1:9/q",
+                "--per-second",
+                rate,
+            ])
+            .output()
+            .expect("run cdn-onboard");
+        assert!(!output.status.success(), "--per-second {rate} is refused");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--per-second"), "{rate}: {stderr}");
     }
 }

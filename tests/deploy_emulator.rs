@@ -29,6 +29,18 @@ fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) 
     })
 }
 
+/// Runs a discovery of the demo account with `distribution` in detail; its command id.
+async fn discover(stack: &Stack, consumer: &Consumer, distribution: &str) -> String {
+    let command_id = unique_command();
+    let body = json!({
+        "schemaVersion": 1, "commandId": command_id, "type": "discover",
+        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
+        "accountId": stack.var("DEMO_ACCOUNT_ID"), "params": {"distributionId": distribution},
+    });
+    run_to_end(stack, consumer, &body).await;
+    command_id
+}
+
 async fn run_to_end(stack: &Stack, consumer: &Consumer, body: &Value) -> usize {
     stack.run_to_end(consumer, &body.to_string()).await
 }
@@ -381,13 +393,7 @@ async fn discover_lists_the_account_and_one_distributions_routing_state() {
     let consumer = stack
         .consumer_with_customer(&customer, Arc::new(CannedProber::passing()))
         .await;
-    let command_id = unique_command();
-    let body = json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "discover",
-        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"), "params": {"distributionId": distribution},
-    });
-    run_to_end(&stack, &consumer, &body).await;
+    let command_id = discover(&stack, &consumer, &distribution).await;
     let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
     assert_eq!(record["outcome"], "connected", "{record}");
     let result = &record["result"];
@@ -437,9 +443,8 @@ fn the_log_only_mock_refuses_exactly_what_only_routing_grants() {
     assert_eq!(denied, routing_only);
 }
 
-#[tokio::test]
-async fn discover_through_a_log_only_role_lists_the_account_and_says_what_it_cannot_read() {
-    let stack = Stack::connect().await;
+/// A fresh customer account whose connector role is the log-only variant, and a consumer on it.
+async fn log_only_customer(stack: &Stack) -> (String, Customer, Consumer) {
     let distribution = unique_distribution();
     let customer = Customer::fresh_as(&distribution);
     let consumer = stack
@@ -449,13 +454,14 @@ async fn discover_through_a_log_only_role_lists_the_account_and_says_what_it_can
             Arc::new(CannedProber::passing()),
         )
         .await;
-    let command_id = unique_command();
-    let body = json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "discover",
-        "siteId": stack.var("DEMO_SITE_ID"), "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"), "params": {"distributionId": distribution},
-    });
-    run_to_end(&stack, &consumer, &body).await;
+    (distribution, customer, consumer)
+}
+
+#[tokio::test]
+async fn discover_through_a_log_only_role_lists_the_account_and_says_what_it_cannot_read() {
+    let stack = Stack::connect().await;
+    let (distribution, _, consumer) = log_only_customer(&stack).await;
+    let command_id = discover(&stack, &consumer, &distribution).await;
 
     let record = stack.record(stack.var("DEMO_SITE_ID"), &command_id).await;
     assert_eq!(record["status"], "succeeded", "{record}");
@@ -476,15 +482,7 @@ async fn discover_through_a_log_only_role_lists_the_account_and_says_what_it_can
 #[tokio::test]
 async fn a_deploy_through_a_log_only_role_fails_permission_missing_and_writes_nothing() {
     let stack = Stack::connect().await;
-    let distribution = unique_distribution();
-    let customer = Customer::fresh_as(&distribution);
-    let consumer = stack
-        .consumer_with_customer_role(
-            &customer,
-            customer.log_only_templates(),
-            Arc::new(CannedProber::passing()),
-        )
-        .await;
+    let (distribution, customer, consumer) = log_only_customer(&stack).await;
     let command_id = unique_command();
     run_to_end(
         &stack,

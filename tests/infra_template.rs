@@ -260,10 +260,33 @@ fn the_execution_role_reaches_only_the_services_own_resources_and_connector_role
     let buckets: Vec<_> = statements
         .iter()
         .filter(|s| s["Action"].to_string().contains("s3:"))
-        .map(|s| s["Resource"]["Fn::Sub"].as_str().unwrap_or_default())
+        .map(|s| {
+            (
+                s["Action"].as_str().unwrap_or_default(),
+                s["Resource"]["Fn::Sub"].as_str().unwrap_or_default(),
+                s["Condition"]["StringLike"]["s3:prefix"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         buckets,
-        ["arn:${AWS::Partition}:s3:::${SiteConfigBucket}/opportunities/*"]
+        [
+            (
+                "s3:GetObject",
+                "arn:${AWS::Partition}:s3:::${SiteConfigBucket}/opportunities/*",
+                None
+            ),
+            (
+                "s3:ListBucket",
+                "arn:${AWS::Partition}:s3:::${SiteConfigBucket}",
+                Some("opportunities/*")
+            ),
+        ]
     );
+    let role = &template["Resources"]["ExecutionRole"];
+    assert_eq!(
+        role["DeletionPolicy"], "Retain",
+        "customers trust this very role"
+    );
+    assert!(role["Properties"]["RoleName"].is_object(), "a fixed name");
 }

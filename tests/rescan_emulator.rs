@@ -7,32 +7,8 @@ mod support;
 use cdn_onboard::aws_calls::AwsCalls;
 use cdn_onboard::consumer::Consumer;
 use serde_json::{json, Value};
+use support::bodies::{enable, scheduled, site_rescan};
 use support::stack::*;
-
-fn enable(stack: &Stack, site: &str, command_id: &str, distribution: &str) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "enable-log-delivery",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"distributionId": distribution},
-    })
-    .to_string()
-}
-
-fn site_rescan(stack: &Stack, site: &str, command_id: &str, heal: bool) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "rescan",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"scope": "site", "heal": heal},
-    })
-    .to_string()
-}
-
-fn scheduled(command_id: &str) -> String {
-    json!({"schemaVersion": 1, "commandId": command_id, "type": "rescan", "params": {"scope": "all"}})
-        .to_string()
-}
 
 /// A site of the test's own, with one enabled log delivery; returns (site, distribution,
 /// source name).
@@ -226,46 +202,10 @@ async fn counted_consumer(stack: &Stack, table: &str, calls: &AwsCalls) -> Consu
 
 /// Writes `count` enabled log delivery targets of one site into `table`.
 async fn register_targets(stack: &Stack, table: &str, site: &str, count: usize) {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let account = stack.var("DEMO_ACCOUNT_ID").to_owned();
-    let items: Vec<WriteRequest> = (0..count)
-        .map(|i| {
-            let distribution = format!("E{i:013}");
-            let pk = format!("TARGET#{account}#{distribution}");
-            let sort = format!("{account}#{distribution}#LOG_DELIVERY");
-            let item = [
-                ("pk", pk.clone()),
-                ("sk", "LOG_DELIVERY".into()),
-                ("siteId", site.into()),
-                ("imsOrgId", stack.var("DEMO_IMS_ORG_ID").into()),
-                ("accountId", account.clone()),
-                ("distributionId", distribution),
-                ("desiredState", "enabled".into()),
-                (
-                    "gsi1pk",
-                    cdn_onboard::targets::shard_partition(cdn_onboard::targets::shard_of(&pk)),
-                ),
-                ("gsi1sk", sort.clone()),
-                ("gsi2pk", format!("SITE#{site}")),
-                ("gsi2sk", format!("TARGET#{sort}")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
-            .collect();
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
-        })
-        .collect();
-    for chunk in items.chunks(25) {
-        dynamodb
-            .batch_write_item()
-            .request_items(table, chunk.to_vec())
-            .send()
-            .await
-            .unwrap();
-    }
+    let distributions: Vec<String> = (0..count).map(|i| format!("E{i:013}")).collect();
+    stack
+        .put_log_delivery_targets(table, site, &distributions, &[])
+        .await;
 }
 
 async fn queued(consumer: &Consumer) -> u64 {

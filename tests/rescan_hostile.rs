@@ -7,55 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use cdn_onboard::consumer::Consumer;
 use cdn_onboard::records::CommandKey;
 use serde_json::{json, Value};
+use support::bodies::{disable, enable, scheduled, scheduled_report_only, site_rescan};
 use support::customer::Customer;
 use support::routing::CannedProber;
 use support::stack::*;
 
 // --- helpers ---------------------------------------------------------------------------------
-
-fn scheduled(command_id: &str) -> String {
-    json!({"schemaVersion": 1, "commandId": command_id, "type": "rescan", "params": {"scope": "all"}})
-        .to_string()
-}
-
-fn scheduled_report_only(command_id: &str) -> String {
-    json!({"schemaVersion": 1, "commandId": command_id, "type": "rescan", "params": {"scope": "all", "heal": false}})
-        .to_string()
-}
-
-fn site_rescan(stack: &Stack, site: &str, command_id: &str, heal: bool) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "rescan",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"scope": "site", "heal": heal},
-    })
-    .to_string()
-}
-
-fn enable(stack: &Stack, site: &str, command_id: &str, distribution: &str) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "enable-log-delivery",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"distributionId": distribution},
-    })
-    .to_string()
-}
-
-fn disable(stack: &Stack, site: &str, command_id: &str, distribution: &str) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "disable-log-delivery",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"distributionId": distribution},
-    })
-    .to_string()
-}
 
 fn target_check(
     stack: &Stack,
@@ -102,59 +63,67 @@ async fn register_targets(
 ) -> Vec<String> {
     let prefix = unique_distribution()[..5].to_owned();
     let distributions: Vec<String> = (0..count).map(|i| format!("{prefix}{i:09}")).collect();
-    put_targets(stack, table, site, &distributions, extra).await;
+    stack
+        .put_log_delivery_targets(table, site, &distributions, extra)
+        .await;
     distributions
 }
 
-async fn put_targets(
+/// Runs a healing check of `site`'s log delivery on `distribution` of its own; its record.
+async fn healing_check(
     stack: &Stack,
-    table: &str,
+    consumer: &Consumer,
     site: &str,
-    distributions: &[String],
-    extra: &[(&str, AttributeValue)],
-) {
-    let account = stack.var("DEMO_ACCOUNT_ID").to_owned();
-    let items: Vec<WriteRequest> = distributions
-        .iter()
-        .map(|distribution| {
-            let distribution = distribution.clone();
-            let pk = format!("TARGET#{account}#{distribution}");
-            let sort = format!("{account}#{distribution}#LOG_DELIVERY");
-            let mut item: std::collections::HashMap<String, AttributeValue> = [
-                ("pk", pk.clone()),
-                ("sk", "LOG_DELIVERY".into()),
-                ("siteId", site.into()),
-                ("imsOrgId", stack.var("DEMO_IMS_ORG_ID").into()),
-                ("accountId", account.clone()),
-                ("distributionId", distribution),
-                ("desiredState", "enabled".into()),
-                (
-                    "gsi1pk",
-                    cdn_onboard::targets::shard_partition(cdn_onboard::targets::shard_of(&pk)),
-                ),
-                ("gsi1sk", sort.clone()),
-                ("gsi2pk", format!("SITE#{site}")),
-                ("gsi2sk", format!("TARGET#{sort}")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
-            .collect();
-            for (k, v) in extra {
-                item.insert((*k).to_owned(), v.clone());
-            }
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
-        })
-        .collect();
-    for chunk in items.chunks(25) {
-        dynamodb(stack)
-            .batch_write_item()
-            .request_items(table, chunk.to_vec())
-            .send()
-            .await
-            .unwrap();
-    }
+    distribution: &str,
+) -> Value {
+    let check = unique_command();
+    let body = target_check(
+        stack,
+        site,
+        &check,
+        distribution,
+        "log-delivery",
+        json!({"heal": true}),
+    );
+    stack.run_to_end(consumer, &body).await;
+    record_in(consumer, site, &check).await
+}
+
+/// Runs the healing site rescan `rescan` of `site`, whose one target makes one check; that
+/// check's body and command id, taken off the queue.
+async fn only_check(
+    stack: &Stack,
+    consumer: &Consumer,
+    site: &str,
+    rescan: &str,
+) -> (String, String) {
+    let body = site_rescan(stack, site, rescan, true);
+    assert!(!handle_one(consumer, &body, "m-r", 1).await);
+    let children = drain(stack, consumer).await;
+    assert_eq!(children.len(), 1, "{children:?}");
+    let id = children[0]["commandId"].as_str().unwrap().to_owned();
+    (children[0].to_string(), id)
+}
+
+/// A new site with log delivery enabled on a new distribution, through `consumer`.
+async fn enabled(stack: &Stack, consumer: &Consumer) -> (String, String) {
+    let site = format!("site-{}", unique_suffix());
+    let distribution = unique_distribution();
+    stack
+        .run_to_end(
+            consumer,
+            &enable(stack, &site, &unique_command(), &distribution),
+        )
+        .await;
+    (site, distribution)
+}
+
+/// As [`enabled`], on a table of the test's own, where that is the only target.
+async fn enabled_alone(stack: &Stack) -> (Consumer, String, String) {
+    let table = stack.fresh_table().await;
+    let consumer = consumer_on(stack, &table).await;
+    let (site, distribution) = enabled(stack, &consumer).await;
+    (consumer, site, distribution)
 }
 
 async fn system_record(consumer: &Consumer, command_id: &str) -> Value {
@@ -348,16 +317,7 @@ async fn finding_checks_counted_during_the_fan_out_do_not_keep_the_rescan_runnin
 #[tokio::test]
 async fn finding_a_check_the_rescan_did_not_send_cannot_name_it() {
     let stack = Stack::connect().await;
-    let table = stack.fresh_table().await;
-    let consumer = consumer_on(&stack, &table).await;
-    let site = format!("site-{}", unique_suffix());
-    let distribution = unique_distribution();
-    stack
-        .run_to_end(
-            &consumer,
-            &enable(&stack, &site, &unique_command(), &distribution),
-        )
-        .await;
+    let (consumer, site, distribution) = enabled_alone(&stack).await;
 
     let rescan = format!("rescan-{}", unique_suffix());
     stack.run_to_end(&consumer, &scheduled(&rescan)).await;
@@ -454,19 +414,7 @@ async fn finding_a_malformed_routing_target_fails_its_check_once_and_is_recorded
         .unwrap();
 
     let rescan = unique_command();
-    assert!(
-        !handle_one(
-            &consumer,
-            &site_rescan(&stack, &site, &rescan, true),
-            "m-r",
-            1
-        )
-        .await
-    );
-    let children = drain(&stack, &consumer).await;
-    assert_eq!(children.len(), 1);
-    let child = children[0].to_string();
-    let child_id = children[0]["commandId"].as_str().unwrap().to_owned();
+    let (child, child_id) = only_check(&stack, &consumer, &site, &rescan).await;
     let mut retried = Vec::new();
     for receive in 1..=5 {
         retried.push(handle_one(&consumer, &child, "m-child", receive).await);
@@ -489,14 +437,7 @@ async fn finding_a_malformed_routing_target_fails_its_check_once_and_is_recorded
 async fn finding_a_check_whose_target_is_gone_is_counted() {
     let stack = Stack::connect().await;
     let consumer = stack.consumer().await;
-    let site = format!("site-{}", unique_suffix());
-    let distribution = unique_distribution();
-    stack
-        .run_to_end(
-            &consumer,
-            &enable(&stack, &site, &unique_command(), &distribution),
-        )
-        .await;
+    let (site, distribution) = enabled(&stack, &consumer).await;
     let rescan = unique_command();
     assert!(
         !handle_one(
@@ -581,14 +522,14 @@ async fn finding_exactly_the_cap_is_not_truncated() {
         })
         .take(3)
         .collect();
-    put_targets(
-        &stack,
-        &table,
-        &format!("site-{}", unique_suffix()),
-        &distributions,
-        &[],
-    )
-    .await;
+    stack
+        .put_log_delivery_targets(
+            &table,
+            &format!("site-{}", unique_suffix()),
+            &distributions,
+            &[],
+        )
+        .await;
     let mut consumer = consumer_on(&stack, &table).await;
     consumer.config.rescan_max_targets = Some(3);
     let rescan = unique_command();
@@ -651,16 +592,7 @@ async fn finding_a_malformed_index_item_is_counted() {
 #[tokio::test]
 async fn finding_the_scheduled_ids_cannot_be_taken_first() {
     let stack = Stack::connect().await;
-    let table = stack.fresh_table().await;
-    let consumer = consumer_on(&stack, &table).await;
-    let site = format!("site-{}", unique_suffix());
-    let distribution = unique_distribution();
-    stack
-        .run_to_end(
-            &consumer,
-            &enable(&stack, &site, &unique_command(), &distribution),
-        )
-        .await;
+    let (consumer, site, distribution) = enabled_alone(&stack).await;
     // A schedule time that has not come yet.
     let next = format!("rescan-2099-01-01T00:00:00Z-{}", unique_suffix());
     // A producer's site rescan that happens to use the same id.
@@ -813,21 +745,7 @@ async fn holds_other_sites_and_disabled_targets_are_never_touched() {
         )
         .await;
     let before = target_in(&consumer, &stack, &distribution, "LOG_DELIVERY").await;
-    let check = unique_command();
-    stack
-        .run_to_end(
-            &consumer,
-            &target_check(
-                &stack,
-                &intruder,
-                &check,
-                &distribution,
-                "log-delivery",
-                json!({"heal": true}),
-            ),
-        )
-        .await;
-    let record = record_in(&consumer, &intruder, &check).await;
+    let record = healing_check(&stack, &consumer, &intruder, &distribution).await;
     assert_eq!(record["outcome"], "not-registered", "{record}");
     assert_eq!(record["awsCalls"], 0);
     assert_eq!(
@@ -841,21 +759,7 @@ async fn holds_other_sites_and_disabled_targets_are_never_touched() {
             &disable(&stack, &owner, &unique_command(), &distribution),
         )
         .await;
-    let check = unique_command();
-    stack
-        .run_to_end(
-            &consumer,
-            &target_check(
-                &stack,
-                &owner,
-                &check,
-                &distribution,
-                "log-delivery",
-                json!({"heal": true}),
-            ),
-        )
-        .await;
-    let record = record_in(&consumer, &owner, &check).await;
+    let record = healing_check(&stack, &consumer, &owner, &distribution).await;
     assert_eq!(record["outcome"], "not-registered", "{record}");
     assert_eq!(record["awsCalls"], 0);
 }
@@ -945,16 +849,7 @@ async fn holds_envelope_rules() {
 #[tokio::test]
 async fn holds_a_duplicate_check_is_not_counted_twice() {
     let stack = Stack::connect().await;
-    let table = stack.fresh_table().await;
-    let consumer = consumer_on(&stack, &table).await;
-    let site = format!("site-{}", unique_suffix());
-    let distribution = unique_distribution();
-    stack
-        .run_to_end(
-            &consumer,
-            &enable(&stack, &site, &unique_command(), &distribution),
-        )
-        .await;
+    let (consumer, _, _) = enabled_alone(&stack).await;
     let rescan = unique_command();
     handle_one(&consumer, &scheduled_report_only(&rescan), "m-r", 1).await;
     let children = drain(&stack, &consumer).await;
@@ -1058,18 +953,7 @@ async fn holds_a_throttled_check_is_retried_through_its_claim_and_counted_once()
     let stack = Stack::connect().await;
     let (consumer, site, _, throttling, calls) = throttled_site(&stack).await;
     let rescan = unique_command();
-    assert!(
-        !handle_one(
-            &consumer,
-            &site_rescan(&stack, &site, &rescan, true),
-            "m-r",
-            1
-        )
-        .await
-    );
-    let children = drain(&stack, &consumer).await;
-    let child = children[0].to_string();
-    let child_id = children[0]["commandId"].as_str().unwrap().to_owned();
+    let (child, child_id) = only_check(&stack, &consumer, &site, &rescan).await;
     assert!(
         handle_one(&consumer, &child, "m-c", 1).await,
         "throttled: retried"
@@ -1174,18 +1058,7 @@ async fn finding_a_check_that_exhausts_its_retries_is_recorded_and_counted() {
     let stack = Stack::connect().await;
     let (consumer, site, distribution, _throttling, _) = throttled_site(&stack).await;
     let rescan = unique_command();
-    assert!(
-        !handle_one(
-            &consumer,
-            &site_rescan(&stack, &site, &rescan, true),
-            "m-r",
-            1
-        )
-        .await
-    );
-    let children = drain(&stack, &consumer).await;
-    let child = children[0].to_string();
-    let child_id = children[0]["commandId"].as_str().unwrap().to_owned();
+    let (child, child_id) = only_check(&stack, &consumer, &site, &rescan).await;
     let last = consumer.config.max_receive_count;
     for receive in 1..=last {
         assert!(

@@ -22,6 +22,7 @@ use cdn_onboard::delivery_names::{DeliveryPlan, RECORD_FIELDS, SUFFIX_PATH};
 use cdn_onboard::ids::{AccountId, DistributionId, ImsOrgId};
 use cdn_onboard::log_delivery_check::{check, heal};
 use serde_json::json;
+use support::bodies::site_rescan;
 use support::customer::Customer;
 use support::mocks::{json_error, logs_client};
 use support::routing::CannedProber;
@@ -241,16 +242,6 @@ fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, site: &str) 
         "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
         "accountId": stack.var("DEMO_ACCOUNT_ID"),
         "params": {"distributionId": distribution, "step": "all", "siteBaseUrl": "https://www.example.com"},
-    })
-    .to_string()
-}
-
-fn site_rescan(stack: &Stack, site: &str, command_id: &str, heal: bool) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "rescan",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"scope": "site", "heal": heal},
     })
     .to_string()
 }

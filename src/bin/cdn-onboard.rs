@@ -46,7 +46,7 @@ struct BootstrapArgs {
     /// The customer's AWS account (12 digits).
     #[arg(long)]
     account_id: String,
-    /// The tenant: the role's external id is derived from it.
+    /// The tenant: its IMS org id is the role's external id.
     #[arg(long)]
     ims_org_id: String,
     /// log-only, or log-and-routing.
@@ -69,8 +69,8 @@ struct RedriveArgs {
     /// its redrive policy.
     #[arg(long)]
     queue_url: Option<String>,
-    /// Messages moved per second at most (SQS's default when absent).
-    #[arg(long)]
+    /// Messages moved per second at most, 1 to 500 (SQS's default when absent).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=500))]
     per_second: Option<i32>,
 }
 
@@ -202,6 +202,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run_send(args: SendArgs) -> Result<(), String> {
+    if args.file.is_none() && args.command_type.as_deref() == Some("rescan") && args.scope.is_none()
+    {
+        return Err("--scope all|site is required with --type rescan".to_owned());
+    }
     let body = match &args.file {
         Some(path) => read_body(path)?,
         None => send::build(&send::CommandFlags {
@@ -433,21 +437,40 @@ async fn run_redrive(args: RedriveArgs) -> Result<(), String> {
 
 fn run_templates(args: TemplatesArgs) -> Result<(), String> {
     let outcome = templates::sync(std::path::Path::new(&args.dir), args.check)?;
-    let names: Vec<String> = outcome
-        .differing
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    if args.check && !names.is_empty() {
-        return Err(format!(
-            "{} differ from the permissions in src/permissions.rs; run `cdn-onboard templates`",
-            names.join(", ")
-        ));
+    if args.check {
+        let (missing, stale): (Vec<_>, Vec<_>) =
+            outcome.differing.iter().partition(|p| !p.exists());
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} missing (run from the repository's root, or pass --dir)",
+                names(&missing)
+            ));
+        }
+        if !stale.is_empty() {
+            problems.push(format!(
+                "{} differ from the permissions in src/permissions.rs; run `cdn-onboard templates`",
+                names(&stale)
+            ));
+        }
+        return if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        };
     }
-    for name in &names {
-        println!("wrote {name}");
+    for path in &outcome.differing {
+        println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+fn names(paths: &[&std::path::PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn run_worker(args: WorkerArgs) -> Result<(), String> {

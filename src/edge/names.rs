@@ -36,6 +36,15 @@ pub const LAMBDA_DESCRIPTION: &str = "EdgeOptimize origin request/response handl
 pub const LAMBDA_VERSION_DESCRIPTION: &str = "Published by cdn-onboard";
 pub const ROLE_DESCRIPTION: &str = "Execution role for EdgeOptimize Lambda@Edge function";
 pub const LOGGING_POLICY_NAME: &str = "EdgeOptimizeLambdaLogging";
+/// What the permissions boundary policy's name adds to the connector role's name.
+pub const ROLE_BOUNDARY_SUFFIX: &str = "-EdgeOptimizeBoundary";
+
+/// The managed policy the customer's connector role template creates beside the role, as the
+/// permissions boundary of every Lambda@Edge execution role this service creates: they can
+/// never do more than write their logs, whatever policy is put on them.
+pub fn role_boundary_policy(connector_role_name: &str) -> String {
+    format!("{connector_role_name}{ROLE_BOUNDARY_SUFFIX}")
+}
 
 /// CloudFront's limit on a cache policy name.
 const MAX_CACHE_POLICY_NAME_CHARS: usize = 128;

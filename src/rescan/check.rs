@@ -153,9 +153,12 @@ pub async fn check(
     // What a heal repaired, and since when it had drifted (an earlier report-only check may
     // have seen it first).
     let action = found.action.map(|mut action| {
-        let now = crate::clock::rfc3339(SystemTime::now());
+        // Drift no earlier check saw began with this one.
+        let since = get_s(&target, "driftSince")
+            .map(str::to_owned)
+            .unwrap_or_else(|| action["at"].as_str().unwrap_or_default().to_owned());
         action["found"] = found.drift.clone();
-        action["driftSince"] = json!(get_s(&target, "driftSince").unwrap_or(&now));
+        action["driftSince"] = json!(since);
         action
     });
     let found = Found { action, ..found };

@@ -22,6 +22,9 @@ pub struct Routing<'a> {
     pub names: RoutingNames,
     /// The Edge Optimize origin's domain (`EDGE_OPTIMIZE_EDGE_DOMAIN`).
     pub edge_domain: &'a str,
+    /// The connector role's name (`EDGE_OPTIMIZE_ROLE_NAME`): the role's template names the
+    /// permissions boundary of the Lambda@Edge execution roles after it.
+    pub connector_role_name: &'a str,
     /// The site's key, loaded when a step that needs it runs.
     pub api_key: Option<ApiKey>,
     pub prober: &'a dyn Prober,
@@ -48,5 +51,14 @@ impl Routing<'_> {
 
     pub fn role_arn(&self) -> String {
         format!("arn:aws:iam::{}:role/{}", self.account_id, self.names.role)
+    }
+
+    /// The permissions boundary the Lambda@Edge execution role is created with.
+    pub fn role_boundary_arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:policy/{}",
+            self.account_id,
+            crate::edge::names::role_boundary_policy(self.connector_role_name)
+        )
     }
 }

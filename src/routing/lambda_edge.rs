@@ -194,6 +194,7 @@ async fn ensure_role(ctx: &Routing<'_>) -> Result<(String, Change), Failure> {
                 .role_name(name)
                 .assume_role_policy_document(trust_policy().to_string())
                 .description(ROLE_DESCRIPTION)
+                .permissions_boundary(ctx.role_boundary_arn())
                 .send()
         })
         .await;

@@ -761,6 +761,16 @@ impl Customer {
             mock!(iam::Client::create_role).then_compute_response(move |request| {
                 let mut s = state.lock().unwrap();
                 let name = request.role_name().unwrap_or_default().to_owned();
+                // The connector role grants CreateRole only with its boundary on the new role.
+                let boundary = format!(
+                    "arn:aws:iam::{ACCOUNT}:policy/{}",
+                    cdn_onboard::edge::names::role_boundary_policy(
+                        cdn_onboard::config::DEFAULT_ROLE_NAME
+                    )
+                );
+                if request.permissions_boundary() != Some(boundary.as_str()) {
+                    return MockResponse::Http(super::mocks::sts_error(403, "AccessDenied"));
+                }
                 if s.roles.contains_key(&name) {
                     return MockResponse::Http(super::mocks::sts_error(409, "EntityAlreadyExists"));
                 }

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod bodies;
 pub mod capture;
 pub mod customer;
 pub mod mocks;

@@ -126,6 +126,7 @@ pub fn context<'a>(
         params,
         names: RoutingNames::new(&params.distribution_id),
         edge_domain: EDGE_DOMAIN,
+        connector_role_name: cdn_onboard::config::DEFAULT_ROLE_NAME,
         api_key: Some(cdn_onboard::routing::api_key::ApiKey::new(
             super::customer::API_KEY,
         )),

@@ -269,6 +269,67 @@ impl Stack {
         name
     }
 
+    /// Writes enabled log delivery targets of `site` for `distributions` into `table`, with
+    /// `extra` attributes on each, as enable would register them.
+    pub async fn put_log_delivery_targets(
+        &self,
+        table: &str,
+        site: &str,
+        distributions: &[String],
+        extra: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    ) {
+        let account = self.var("DEMO_ACCOUNT_ID").to_owned();
+        let items: Vec<aws_sdk_dynamodb::types::WriteRequest> = distributions
+            .iter()
+            .map(|distribution| {
+                let distribution = distribution.clone();
+                let pk = format!("TARGET#{account}#{distribution}");
+                let sort = format!("{account}#{distribution}#LOG_DELIVERY");
+                let mut item: std::collections::HashMap<
+                    String,
+                    aws_sdk_dynamodb::types::AttributeValue,
+                > = [
+                    ("pk", pk.clone()),
+                    ("sk", "LOG_DELIVERY".into()),
+                    ("siteId", site.into()),
+                    ("imsOrgId", self.var("DEMO_IMS_ORG_ID").into()),
+                    ("accountId", account.clone()),
+                    ("distributionId", distribution),
+                    ("desiredState", "enabled".into()),
+                    (
+                        "gsi1pk",
+                        cdn_onboard::targets::shard_partition(cdn_onboard::targets::shard_of(&pk)),
+                    ),
+                    ("gsi1sk", sort.clone()),
+                    ("gsi2pk", format!("SITE#{site}")),
+                    ("gsi2sk", format!("TARGET#{sort}")),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)))
+                .collect();
+                for (k, v) in extra {
+                    item.insert((*k).to_owned(), v.clone());
+                }
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        for chunk in items.chunks(25) {
+            aws_sdk_dynamodb::Client::new(&self.sdk)
+                .batch_write_item()
+                .request_items(table, chunk.to_vec())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// Credentials acting as an account's own administrator (from accounts.json).
     pub async fn sdk_of_account(&self, account_id: &str) -> SdkConfig {
         let path = PathBuf::from(self.var("CDN_ONBOARD_LOCAL_ACCOUNTS_FILE"));
