@@ -392,7 +392,11 @@ fn create_failure(plan: &DeliveryPlan, fault: &AwsFault) -> Failure {
     classify(fault, "logs:CreateDelivery")
 }
 
-async fn delete_delivery(logs: &Client, id: &str, deadline: Instant) -> Result<(), Failure> {
+pub(crate) async fn delete_delivery(
+    logs: &Client,
+    id: &str,
+    deadline: Instant,
+) -> Result<(), Failure> {
     match call_through_conflicts(deadline, || logs.delete_delivery().id(id).send()).await {
         Ok(_) => Ok(()),
         Err(fault) if fault.is("ResourceNotFoundException") => Ok(()),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::delivery_names::{DeliveryPlan, LOG_TYPE, RECORD_FIELDS, SUFFIX_PATH};
-use crate::error::{classify, Failure};
+use crate::error::{classify, ErrorCode, Failure};
 use crate::log_delivery::{self, DeliveryReport};
 use crate::retry::aws_call;
 
@@ -196,14 +196,27 @@ pub async fn heal(
     drift: &[Drift],
     deadline: Instant,
 ) -> Result<Healed, Failure> {
-    let report = log_delivery::enable(logs, plan, deadline).await?;
+    let mut report = log_delivery::enable(logs, plan, deadline).await?;
     let misconfigured = drift
         .iter()
         .any(|d| matches!(d.what, "record-fields-changed" | "suffix-path-changed"));
     let mut reconfigured = false;
     if misconfigured {
-        if let Some(id) = report.delivery_id.as_deref() {
-            reconfigure(logs, id, deadline).await?;
+        if let Some(id) = report.delivery_id.clone() {
+            match reconfigure(logs, &id, deadline).await {
+                Ok(()) => {}
+                // Where the set-back in place is refused (the destination's policy may not admit
+                // it), the delivery is made anew, with the fixed configuration.
+                Err(failure) if failure.code == ErrorCode::PermissionMissing => {
+                    tracing::warn!(
+                        "the delivery's configuration could not be set back in place; it is \
+                         re-created instead"
+                    );
+                    log_delivery::delete_delivery(logs, &id, deadline).await?;
+                    report = log_delivery::enable(logs, plan, deadline).await?;
+                }
+                Err(failure) => return Err(failure),
+            }
             reconfigured = true;
         }
     }

@@ -204,6 +204,56 @@ async fn changed_record_fields_and_path_are_set_back_in_place() {
     assert_eq!(create.num_calls(), 0);
 }
 
+/// Where the set-back in place is refused (a destination policy that does not admit it), the
+/// heal deletes the delivery and makes it anew with the fixed configuration.
+#[tokio::test]
+async fn a_refused_set_back_recreates_the_delivery() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let drifted = full_delivery(DESTINATION, &["date", "time"], "/{yyyy}");
+    let (source, get) = (our_source(), get_delivery(drifted.clone()));
+    let deleted = Arc::new(AtomicBool::new(false));
+    let gone = deleted.clone();
+    let listed = mock!(Client::describe_deliveries).then_compute_response(move |_| {
+        let mut page = DescribeDeliveriesOutput::builder();
+        if !gone.load(Ordering::SeqCst) {
+            page = page.deliveries(drifted.clone());
+        }
+        aws_smithy_mocks::MockResponse::Output(page.build())
+    });
+    let update = mock!(Client::update_delivery_configuration)
+        .then_http_response(|| json_error(400, "AccessDeniedException"));
+    let flag = deleted.clone();
+    let delete = mock!(Client::delete_delivery)
+        .match_requests(|r| r.id() == Some("dlv-1"))
+        .then_compute_response(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            aws_smithy_mocks::MockResponse::Output(DeleteDeliveryOutput::builder().build())
+        });
+    let create = mock!(Client::create_delivery)
+        .match_requests(|r| {
+            let fields: Vec<&str> = r.record_fields().iter().map(String::as_str).collect();
+            r.delivery_destination_arn() == Some(DESTINATION) && fields == RECORD_FIELDS
+        })
+        .then_output(|| {
+            CreateDeliveryOutput::builder()
+                .delivery(
+                    full_delivery(DESTINATION, &RECORD_FIELDS, SUFFIX_PATH).to_builder_id("dlv-2"),
+                )
+                .build()
+        });
+    let logs = logs_client(&[&source, &get, &listed, &update, &delete, &create]);
+
+    let drift = check(&logs, &plan(), Some("dlv-1"), deadline())
+        .await
+        .unwrap();
+    let healed = heal(&logs, &plan(), &drift, deadline()).await.unwrap();
+
+    assert_eq!(update.num_calls(), 1, "tried in place first");
+    assert_eq!((delete.num_calls(), create.num_calls()), (1, 1));
+    assert_eq!(healed.report.delivery_id.as_deref(), Some("dlv-2"));
+    assert!(healed.reconfigured);
+}
+
 #[tokio::test]
 async fn a_source_taken_by_someone_else_is_drift_that_is_not_healed() {
     let get_source = mock!(Client::get_delivery_source)
