@@ -95,8 +95,8 @@ console.log(JSON.stringify({
 
 #[test]
 fn the_routing_function_routes_agents_page_requests_only() {
-    let dir = tempdir("routing");
-    let out = run(&routing_function("web", None), &dir);
+    let dir = scratch("routing");
+    let out = run(&routing_function("web", None), dir.path());
 
     let agent = &out["agent"];
     assert_eq!(agent["set"]["x-edgeoptimize-url"]["value"], "/products");
@@ -150,17 +150,17 @@ fn the_routing_function_routes_agents_page_requests_only() {
 
 #[test]
 fn targeted_paths_limit_routing_to_exactly_those_pages() {
-    let dir = tempdir("targeted");
+    let dir = scratch("targeted");
     let paths = vec!["/".to_owned()];
-    let out = run(&routing_function("web", Some(&paths)), &dir);
+    let out = run(&routing_function("web", Some(&paths)), dir.path());
     assert!(!out["agentMixedCase"]["group"].is_null(), "/ is targeted");
     assert!(out["agent"]["group"].is_null(), "/products is not");
 }
 
 #[test]
 fn the_handler_points_fetches_at_edge_optimize_and_marks_failover() {
-    let dir = tempdir("handler");
-    let out = run(&routing_function("web", None), &dir);
+    let dir = scratch("handler");
+    let out = run(&routing_function("web", None), dir.path());
 
     assert_eq!(out["toEdgeOptimize"]["host"][0]["value"], EDGE_DOMAIN);
     assert!(out["toEdgeOptimize"]
@@ -186,12 +186,10 @@ fn the_handler_points_fetches_at_edge_optimize_and_marks_failover() {
     assert!(out["servedByEdgeOptimize"].get("cache-control").is_none());
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "cdn-onboard-edge-{name}-{}-{:x}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory for one test's files, removed when the test ends.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cdn-onboard-edge-{name}-"))
+        .tempdir()
+        .unwrap()
 }
