@@ -290,3 +290,30 @@ fn the_execution_role_reaches_only_the_services_own_resources_and_connector_role
     );
     assert!(role["Properties"]["RoleName"].is_object(), "a fixed name");
 }
+
+#[test]
+fn the_schedule_sends_the_events_rescan_in_a_group_an_alarm_watches() {
+    let template = template();
+    let schedule = properties(&template, "RescanSchedule");
+    let input = schedule["Target"]["Input"].as_str().expect("an input");
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/rescan-scheduled.json")).unwrap(),
+    )
+    .unwrap();
+    let body = event["Records"][0]["body"].as_str().unwrap();
+    assert_eq!(
+        input.replace("<aws.scheduler.scheduled-time>", "2026-12-03T18:00:00Z"),
+        body,
+        "events/rescan-scheduled.json is what the schedule sends"
+    );
+    assert!(matches!(
+        cdn_onboard::command::parse(body),
+        cdn_onboard::command::Parsed::Valid(_)
+    ));
+
+    assert_eq!(schedule["GroupName"]["Ref"], "RescanScheduleGroup");
+    let alarm = properties(&template, "RescanScheduleAlarm");
+    assert_eq!(alarm["Namespace"], "AWS/Scheduler");
+    assert_eq!(alarm["Dimensions"][0]["Name"], "ScheduleGroup");
+    assert_eq!(alarm["Dimensions"][0]["Value"]["Ref"], "RescanScheduleGroup");
+}
