@@ -4,7 +4,7 @@
 //! Access patterns:
 //! - one target: `pk = TARGET#<accountId>#<distributionId>`, `sk = LOG_DELIVERY | ROUTING`;
 //! - every enabled target, for the scheduled rescan: index `targets-by-shard`, partition
-//!   `gsi1pk = TARGETS#<shard>` with [`TARGET_SHARDS`] shards, sorted by `gsi1sk =
+//!   `gsi1pk = TARGETS#<shard>` with [`TARGET_SHARDS`] shards (by account), sorted by `gsi1sk =
 //!   <accountId>#<distributionId>#<kind>`; a rescan queries each shard page by page. Disabled
 //!   targets leave this index (the attributes are removed), so it holds only what needs checking;
 //! - one site's targets: index `targets-by-site`, `gsi2pk = SITE#<siteId>`,
@@ -24,7 +24,8 @@ use crate::log_delivery::DeliveryReport;
 use crate::records::{StoreError, Table};
 use crate::routing_params::{RoutingParams, StepSet};
 
-/// Shards of the `targets-by-shard` index; 100,000 targets make about 6,250 per shard.
+/// Shards of the `targets-by-shard` index; 100,000 targets of many accounts make about 6,250 per
+/// shard.
 pub const TARGET_SHARDS: u32 = 16;
 pub const SHARD_INDEX: &str = "targets-by-shard";
 pub const SITE_INDEX: &str = "targets-by-site";
@@ -35,9 +36,11 @@ pub fn target_pk(account_id: &AccountId, distribution_id: &DistributionId) -> St
     format!("TARGET#{account_id}#{distribution_id}")
 }
 
-/// The shard of a target: stable, and spread evenly by hashing the target's key.
-pub fn shard_of(pk: &str) -> u32 {
-    let digest = Sha256::digest(pk.as_bytes());
+/// The shard of an account's targets: stable, spread evenly over accounts by hashing the account
+/// id, and one shard for all of an account's targets, so that an enumeration of the index meets
+/// one account's targets one after another (the fan-out's spreading relies on it).
+pub fn shard_of(account_id: &AccountId) -> u32 {
+    let digest = Sha256::digest(account_id.as_str().as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % TARGET_SHARDS
 }
 
@@ -144,7 +147,10 @@ impl Table {
             )
             .expression_attribute_values(":command", s(command.command_id.as_str()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
+            .expression_attribute_values(
+                ":gsi1pk",
+                s(shard_partition(shard_of(&command.tenant().account_id))),
+            )
             .expression_attribute_values(":gsi1sk", s(&sort))
             .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.tenant().site_id)))
             .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
@@ -233,7 +239,10 @@ impl Table {
             .expression_attribute_values(":destination", s(&plan.destination_arn))
             .expression_attribute_values(":command", s(command.command_id.as_str()))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .expression_attribute_values(":gsi1pk", s(shard_partition(shard_of(&pk))))
+            .expression_attribute_values(
+                ":gsi1pk",
+                s(shard_partition(shard_of(&command.tenant().account_id))),
+            )
             .expression_attribute_values(":gsi1sk", s(&sort))
             .expression_attribute_values(":gsi2pk", s(format!("SITE#{}", command.tenant().site_id)))
             .expression_attribute_values(":gsi2sk", s(format!("TARGET#{sort}")))
@@ -339,12 +348,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_are_stable_and_spread() {
-        let pk = "TARGET#111122223333#E2EXAMPLE1ABCD";
-        assert_eq!(shard_of(pk), shard_of(pk));
+    fn shards_are_stable_and_spread_over_accounts() {
+        let account = AccountId::parse("111122223333").unwrap();
+        assert_eq!(shard_of(&account), shard_of(&account));
         let mut counts = [0u32; TARGET_SHARDS as usize];
-        for i in 0..16_000 {
-            counts[shard_of(&format!("TARGET#111122223333#E{i:013}")) as usize] += 1;
+        for i in 100_000_000_000u64..100_000_016_000 {
+            counts[shard_of(&AccountId::parse(&i.to_string()).unwrap()) as usize] += 1;
         }
         assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
         assert_eq!(shard_partition(3), "TARGETS#03");

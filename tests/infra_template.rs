@@ -315,5 +315,8 @@ fn the_schedule_sends_the_events_rescan_in_a_group_an_alarm_watches() {
     let alarm = properties(&template, "RescanScheduleAlarm");
     assert_eq!(alarm["Namespace"], "AWS/Scheduler");
     assert_eq!(alarm["Dimensions"][0]["Name"], "ScheduleGroup");
-    assert_eq!(alarm["Dimensions"][0]["Value"]["Ref"], "RescanScheduleGroup");
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"]["Ref"],
+        "RescanScheduleGroup"
+    );
 }

@@ -53,9 +53,8 @@ impl TargetRef {
 impl TargetRef {
     /// Where the target sits in `targets-by-shard`: its shard and its sort key there.
     pub fn position(&self) -> (u32, String) {
-        let pk = target_pk(&self.account_id, &self.distribution_id);
         (
-            shard_of(&pk),
+            shard_of(&self.account_id),
             format!(
                 "{}#{}#{}",
                 self.account_id,

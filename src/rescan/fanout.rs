@@ -4,7 +4,10 @@
 //! - A target checked by any rescan less than the minimum interval ago is left out, so two
 //!   overlapping scheduled rescans never check a target twice (the check claims the target too).
 //! - Checks of one account are spread in time: the queue delays them in groups, so a tenant with
-//!   many distributions never has more than a few checked at once.
+//!   many distributions never has more than a few checked at once. The indexes yield one
+//!   account's targets one after another, so the spreading keeps count of one account at a time
+//!   (and of the first, which a rotating rescan comes round to again): what a continuation
+//!   carries in its record stays small however many accounts there are.
 //! - Child command ids are derived from the rescan's id, a salt its record drew when it
 //!   started, and the target: a resent batch is a duplicate, not more work, and no producer can
 //!   foresee (and take) a check's id.
@@ -45,8 +48,11 @@ pub struct Progress {
     pub recently_checked: u64,
     /// Index items that were not well-formed targets.
     pub malformed: u64,
-    /// Sent so far per account, for spreading one account's checks.
+    /// Checks sent so far of the account being read, and of the first account this rescan
+    /// read: never more than these two.
     pub per_account: HashMap<String, u64>,
+    /// The first account this rescan sent a check of.
+    pub first_account: Option<String>,
     /// A capped rescan of every target began where the last one stopped (this cursor), and
     /// ends when it comes round to it again.
     pub began_at: Option<Cursor>,
@@ -66,6 +72,7 @@ impl Progress {
             recently_checked: result["recentlyChecked"].as_u64().unwrap_or(0),
             malformed: result["malformed"].as_u64().unwrap_or(0),
             per_account: serde_json::from_value(result["perAccount"].clone()).unwrap_or_default(),
+            first_account: result["firstAccount"].as_str().map(str::to_owned),
             began_at: serde_json::from_value(result["beganAt"].clone()).ok(),
             wrapped: result["wrapped"].as_bool().unwrap_or(false),
         }
@@ -73,6 +80,25 @@ impl Progress {
 
     fn is_fresh(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// The delay for the next check of `account`: its checks go in groups of [`ACCOUNT_GROUP`],
+    /// each group [`ACCOUNT_GROUP_SPACING_SECS`] after the one before.
+    fn next_delay_secs(&mut self, account: &str) -> u32 {
+        let first = self
+            .first_account
+            .get_or_insert_with(|| account.to_owned())
+            .clone();
+        if !self.per_account.contains_key(account) {
+            // A new account: the one before it has no targets left to read.
+            self.per_account.retain(|seen, _| *seen == first);
+        }
+        let sent = self.per_account.entry(account.to_owned()).or_insert(0);
+        let group = *sent / ACCOUNT_GROUP as u64;
+        *sent += 1;
+        u32::try_from(group)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(ACCOUNT_GROUP_SPACING_SECS)
     }
 }
 
@@ -187,17 +213,12 @@ pub async fn fan_out(
                 outgoing.clear();
                 break 'pages Stop::Capped;
             }
-            let in_account = progress
-                .per_account
-                .entry(target.account_id.to_string())
-                .or_insert(0);
-            let group = (*in_account / ACCOUNT_GROUP as u64) as u32;
-            *in_account += 1;
+            let delay_secs = progress.next_delay_secs(target.account_id.as_str());
             progress.sent += 1;
             resume = target.cursor_after();
             outgoing.push(Outgoing {
                 body: child_body(command, &salt, target, settings.heal, parent).to_string(),
-                delay_secs: group.saturating_mul(ACCOUNT_GROUP_SPACING_SECS),
+                delay_secs,
             });
         }
         let full = outgoing.len() - outgoing.len() % MAX_BATCH;
@@ -229,6 +250,9 @@ pub async fn fan_out(
         result["cursor"] = serde_json::to_value(&progress.cursor).expect("a cursor serializes");
         result["perAccount"] =
             serde_json::to_value(&progress.per_account).expect("counts serialize");
+        if let Some(first) = &progress.first_account {
+            result["firstAccount"] = json!(first);
+        }
         if let Some(began) = &progress.began_at {
             result["beganAt"] = serde_json::to_value(began).expect("a cursor serializes");
             result["wrapped"] = json!(progress.wrapped);
@@ -324,6 +348,50 @@ mod tests {
             last_checked_ms: None,
             registered: true,
         }
+    }
+
+    #[test]
+    fn one_accounts_checks_go_in_spaced_groups_and_each_account_starts_again() {
+        let mut progress = Progress::default();
+        let delays: Vec<u32> = (0..12)
+            .map(|_| progress.next_delay_secs("111122223333"))
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 4, 4]);
+        assert_eq!(progress.next_delay_secs("444455556666"), 0);
+    }
+
+    #[test]
+    fn the_counts_kept_stay_two_however_many_accounts_are_read() {
+        let mut progress = Progress::default();
+        for _ in 0..7 {
+            progress.next_delay_secs("100000000000");
+        }
+        for account in 100_000_000_001u64..100_000_010_000 {
+            for _ in 0..3 {
+                progress.next_delay_secs(&account.to_string());
+            }
+            assert!(progress.per_account.len() <= 2);
+        }
+        assert_eq!(
+            progress.next_delay_secs("100000000000"),
+            2,
+            "a rotating rescan come round to its first account goes on counting it"
+        );
+    }
+
+    #[test]
+    fn a_continuation_goes_on_counting_where_its_record_stopped() {
+        let mut progress = Progress::default();
+        for _ in 0..6 {
+            progress.next_delay_secs("111122223333");
+        }
+        let recorded = json!({
+            "perAccount": progress.per_account,
+            "firstAccount": progress.first_account,
+        });
+        let mut resumed = Progress::from_result(Some(&recorded));
+        assert_eq!(resumed.next_delay_secs("111122223333"), 2);
+        assert_eq!(resumed.first_account.as_deref(), Some("111122223333"));
     }
 
     #[test]

@@ -298,7 +298,9 @@ impl Stack {
                     ("desiredState", "enabled".into()),
                     (
                         "gsi1pk",
-                        cdn_onboard::targets::shard_partition(cdn_onboard::targets::shard_of(&pk)),
+                        cdn_onboard::targets::shard_partition(cdn_onboard::targets::shard_of(
+                            &cdn_onboard::ids::AccountId::parse(&account).unwrap(),
+                        )),
                     ),
                     ("gsi1sk", sort.clone()),
                     ("gsi2pk", format!("SITE#{site}")),
