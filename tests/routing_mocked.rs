@@ -665,6 +665,27 @@ async fn lambda_drifted_trust_and_environment_are_healed() {
         .is_empty());
 }
 
+/// A role under our role's name that the customer made (it lacks the boundary every role of
+/// ours carries) is theirs: its trust is not rewritten, nor its policy, nor a function made on it.
+#[tokio::test]
+async fn lambda_a_customers_role_under_our_name_is_refused_untouched() {
+    let customer = Customer::fresh();
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    customer.state().roles.insert(ROLE.into(), theirs.into());
+    customer.state().foreign_roles.insert(ROLE.into());
+
+    let failure = step(&customer, StepKey::Lambda).await.unwrap_err();
+    assert_eq!(failure.code, ErrorCode::Conflict);
+    assert!(failure.message.contains(ROLE), "{}", failure.message);
+    assert!(
+        failure.message.contains("rename or delete"),
+        "{}",
+        failure.message
+    );
+    assert!(customer.writes().is_empty(), "{:?}", customer.writes());
+    assert_eq!(customer.state().roles[ROLE], theirs);
+}
+
 // --- associate --------------------------------------------------------------------------------
 
 async fn ready_for_association() -> Customer {

@@ -208,6 +208,24 @@ async fn ensure_role(ctx: &Routing<'_>) -> Result<(String, Change), Failure> {
             Err(fault) => Err(aws_failure(&fault, "iam:CreateRole")),
         };
     };
+    // Every role this service makes carries the boundary (the connector role may create no
+    // other). A role of that name without it is the customer's: its trust is not ours to
+    // change, and IAM cannot tie UpdateAssumeRolePolicy to the boundary, so this check does.
+    let boundary = ctx.role_boundary_arn();
+    let bounded = role
+        .permissions_boundary
+        .as_ref()
+        .and_then(|b| b.permissions_boundary_arn.as_deref())
+        == Some(boundary.as_str());
+    if !bounded {
+        return Err(Failure::new(
+            ErrorCode::Conflict,
+            format!(
+                "the IAM role {name} exists but was not made by this service (its permissions \
+                 boundary is not {boundary}); rename or delete that role, then deploy again"
+            ),
+        ));
+    }
     if trusts_edge_services(role.assume_role_policy_document.as_deref()) {
         return Ok((role.arn, Change::Exists));
     }

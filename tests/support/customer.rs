@@ -8,7 +8,7 @@
 //! passed to Lambda until IAM has propagated it. Every write is logged, so a test can tell
 //! exactly which writes a command made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudfront as cloudfront;
@@ -138,6 +138,9 @@ pub struct State {
     pub header_quota: usize,
     /// Role name -> trust policy JSON.
     pub roles: BTreeMap<String, String>,
+    /// Roles the customer made themselves: without the Edge Optimize permissions boundary
+    /// (every role the service creates carries it).
+    pub foreign_roles: BTreeSet<String>,
     /// (role, policy name) -> policy JSON.
     pub role_policies: BTreeMap<(String, String), String>,
     /// CreateFunction calls refused as "role cannot be assumed" after a role is created.
@@ -258,6 +261,7 @@ impl Customer {
                 policies: BTreeMap::new(),
                 header_quota: 10,
                 roles: BTreeMap::new(),
+                foreign_roles: BTreeSet::new(),
                 role_policies: BTreeMap::new(),
                 iam_propagation_refusals: 1,
                 provision_reads: 1,
@@ -748,7 +752,7 @@ impl Customer {
                 match s.roles.get(name) {
                     Some(trust) => MockResponse::Output(
                         get_role::GetRoleOutput::builder()
-                            .role(role(name, trust))
+                            .role(role(name, trust, !s.foreign_roles.contains(name)))
                             .build(),
                     ),
                     None => MockResponse::Http(super::mocks::sts_error(404, "NoSuchEntity")),
@@ -762,13 +766,7 @@ impl Customer {
                 let mut s = state.lock().unwrap();
                 let name = request.role_name().unwrap_or_default().to_owned();
                 // The connector role grants CreateRole only with its boundary on the new role.
-                let boundary = format!(
-                    "arn:aws:iam::{ACCOUNT}:policy/{}",
-                    cdn_onboard::edge::names::role_boundary_policy(
-                        cdn_onboard::config::DEFAULT_ROLE_NAME
-                    )
-                );
-                if request.permissions_boundary() != Some(boundary.as_str()) {
+                if request.permissions_boundary() != Some(edge_role_boundary().as_str()) {
                     return MockResponse::Http(super::mocks::sts_error(403, "AccessDenied"));
                 }
                 if s.roles.contains_key(&name) {
@@ -782,7 +780,7 @@ impl Customer {
                 s.writes.push("iam:CreateRole".into());
                 MockResponse::Output(
                     create_role::CreateRoleOutput::builder()
-                        .role(role(&name, &trust))
+                        .role(role(&name, &trust, true))
                         .build(),
                 )
             }),
@@ -1085,7 +1083,21 @@ fn url_encoded(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn role(name: &str, trust: &str) -> iam::types::Role {
+/// The permissions boundary every Lambda@Edge role the service creates carries.
+fn edge_role_boundary() -> String {
+    format!(
+        "arn:aws:iam::{ACCOUNT}:policy/{}",
+        cdn_onboard::edge::names::role_boundary_policy(cdn_onboard::config::DEFAULT_ROLE_NAME)
+    )
+}
+
+fn role(name: &str, trust: &str, bounded: bool) -> iam::types::Role {
+    let boundary = bounded.then(|| {
+        iam::types::AttachedPermissionsBoundary::builder()
+            .permissions_boundary_type(iam::types::PermissionsBoundaryAttachmentType::Policy)
+            .permissions_boundary_arn(edge_role_boundary())
+            .build()
+    });
     iam::types::Role::builder()
         .path("/")
         .role_name(name)
@@ -1093,6 +1105,7 @@ fn role(name: &str, trust: &str) -> iam::types::Role {
         .arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}"))
         .create_date(aws_smithy_types::DateTime::from_secs(0))
         .assume_role_policy_document(url_encoded(trust))
+        .set_permissions_boundary(boundary)
         .build()
         .unwrap()
 }
