@@ -25,6 +25,18 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::new(sdk)
 }
 
+/// The client of the site configuration bucket: in the bucket's region when it is set.
+fn site_config_client(sdk: &aws_config::SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
+    match region {
+        Some(region) => aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .region(Region::new(region.to_owned()))
+                .build(),
+        ),
+        None => s3_client(sdk),
+    }
+}
+
 pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(sdk)
@@ -47,7 +59,7 @@ pub fn consumer(config: Config, sdk: &aws_config::SdkConfig) -> Consumer {
             config.connector_role_name.clone(),
         ),
         site_configs: SiteConfigs {
-            s3: s3_client(sdk),
+            s3: site_config_client(sdk, config.site_config_region.as_deref()),
             bucket: config.site_config_bucket.clone(),
         },
         prober: Arc::new(HttpProber::new()),

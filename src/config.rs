@@ -49,6 +49,10 @@ pub struct Config {
     pub edge_domain: String,
     /// `TOKOWAKA_SITE_CONFIG_BUCKET`: the bucket of site configurations (their API keys).
     pub site_config_bucket: String,
+    /// `TOKOWAKA_SITE_CONFIG_BUCKET_REGION`: that bucket's region, when it is not the
+    /// function's own (S3 answers a request to the wrong region with a redirect the SDK does
+    /// not follow).
+    pub site_config_region: Option<String>,
     /// `CDN_ONBOARD_WAIT_TIMEOUT_SECS`: how long one deploy step may keep waiting.
     pub wait_timeout: Duration,
     /// `CDN_ONBOARD_WAIT_DELAY_SECS`: the first pause before a waiting step is checked again.
@@ -151,6 +155,18 @@ impl Config {
             0..=604_800,
         )?;
 
+        let site_config_region = get("TOKOWAKA_SITE_CONFIG_BUCKET_REGION")
+            .map(|region| region.trim().to_owned())
+            .filter(|region| !region.is_empty());
+        if let Some(region) = &site_config_region {
+            if !is_region(region) {
+                return Err(ConfigError::Malformed {
+                    name: "TOKOWAKA_SITE_CONFIG_BUCKET_REGION",
+                    rule: "must be an AWS region such as us-east-1".to_owned(),
+                });
+            }
+        }
+
         Ok(Self {
             table: required("CDN_ONBOARD_TABLE")?,
             queue_url: required("CDN_ONBOARD_QUEUE_URL")?,
@@ -162,6 +178,7 @@ impl Config {
             busy_delay_secs,
             edge_domain,
             site_config_bucket: required("TOKOWAKA_SITE_CONFIG_BUCKET")?,
+            site_config_region,
             wait_timeout: Duration::from_secs(wait_timeout_secs),
             wait_delay_secs,
             rescan_max_targets: (rescan_max_targets > 0).then_some(rescan_max_targets),
@@ -191,6 +208,17 @@ fn number(
                 range.end()
             ),
         })
+}
+
+/// An AWS region's shape: `us-east-1`, `eu-central-2`, `us-gov-west-1`.
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 fn is_role_name(name: &str) -> bool {
@@ -255,5 +283,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("CDN_LOG_DELIVERY_DEST_ACCOUNT_ID"));
+    }
+
+    #[test]
+    fn the_site_config_region_is_optional_and_checked() {
+        assert_eq!(config(&BASE).unwrap().site_config_region, None);
+        let mut vars = BASE.to_vec();
+        vars.push(("TOKOWAKA_SITE_CONFIG_BUCKET_REGION", "eu-central-1"));
+        assert_eq!(
+            config(&vars).unwrap().site_config_region.as_deref(),
+            Some("eu-central-1")
+        );
+        for good in ["us-gov-west-1", "ap-southeast-4"] {
+            vars.last_mut().unwrap().1 = good;
+            assert!(config(&vars).is_ok(), "{good}");
+        }
+        vars.last_mut().unwrap().1 = "";
+        assert_eq!(
+            config(&vars).unwrap().site_config_region,
+            None,
+            "empty is unset"
+        );
+        for bad in [
+            "Frankfurt",
+            "eu-central",
+            "eu--1",
+            "https://s3.eu-central-1.amazonaws.com",
+        ] {
+            vars.last_mut().unwrap().1 = bad;
+            assert!(
+                config(&vars)
+                    .unwrap_err()
+                    .to_string()
+                    .starts_with("TOKOWAKA_SITE_CONFIG_BUCKET_REGION is malformed"),
+                "{bad}"
+            );
+        }
     }
 }

@@ -183,6 +183,30 @@ async fn origin_on_the_edge_domain_under_another_id_is_refused() {
     assert!(customer.writes().is_empty());
 }
 
+/// A site configuration bucket in another region answers with a redirect: the failure says which
+/// setting fixes it, without S3's text.
+#[tokio::test]
+async fn site_configs_in_another_region_name_the_setting() {
+    let customer = Customer::fresh();
+    customer.state().site_config_elsewhere = true;
+    let site = cdn_onboard::site::SiteBaseUrl::parse("https://www.example.com").unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let failure = customer
+        .site_configs()
+        .api_key(&site, deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(failure.code, ErrorCode::Internal);
+    assert!(
+        failure
+            .message
+            .contains("TOKOWAKA_SITE_CONFIG_BUCKET_REGION"),
+        "{}",
+        failure.message
+    );
+    assert!(!failure.message.contains("SENTINEL"), "{}", failure.message);
+}
+
 // --- function ---------------------------------------------------------------------------------
 
 const FUNCTION: &str = "edgeoptimize-routing-adobe-E2EXAMPLE1ABCD";

@@ -77,6 +77,24 @@ impl SiteConfigs {
             Err(fault) if fault.is("NoSuchKey") || fault.status == Some(404) => {
                 return Err(not_enabled("its configuration object does not exist"))
             }
+            // S3 redirects a request sent to another region than the bucket's.
+            Err(fault)
+                if fault.is("PermanentRedirect")
+                    || fault.is("AuthorizationHeaderMalformed")
+                    || fault.status == Some(301) =>
+            {
+                tracing::error!(
+                    aws_error = fault.code(),
+                    bucket = %self.bucket,
+                    "the site configuration bucket is in another region"
+                );
+                return Err(Failure::new(
+                    ErrorCode::Internal,
+                    "the site configuration bucket is in another region than the service reads \
+                     it in; the platform team sets TOKOWAKA_SITE_CONFIG_BUCKET_REGION (stack \
+                     parameter SiteConfigBucketRegion) to the bucket's region",
+                ));
+            }
             Err(fault) => {
                 tracing::error!(
                     aws_error = fault.code(),

@@ -149,6 +149,8 @@ pub struct State {
     pub provision_reads: u32,
     pub lambda: Option<LambdaFunction>,
     pub site_config: Option<String>,
+    /// The site configuration bucket lives in another region: S3 redirects every read.
+    pub site_config_elsewhere: bool,
     /// Every write, in order (`cloudfront:UpdateDistribution`, ...).
     pub writes: Vec<String>,
 }
@@ -267,6 +269,7 @@ impl Customer {
                 provision_reads: 1,
                 lambda: None,
                 site_config: Some(format!(r#"{{"apiKeys":["{API_KEY}"]}}"#)),
+                site_config_elsewhere: false,
                 writes: Vec::new(),
             })),
         }
@@ -381,7 +384,13 @@ impl Customer {
     pub fn site_configs(&self) -> cdn_onboard::routing::api_key::SiteConfigs {
         let state = self.state.clone();
         let get = mock!(s3::Client::get_object).then_compute_response(move |request| {
-            let text = state.lock().unwrap().site_config.clone();
+            let (text, elsewhere) = {
+                let s = state.lock().unwrap();
+                (s.site_config.clone(), s.site_config_elsewhere)
+            };
+            if elsewhere {
+                return MockResponse::Http(s3_error(301, "PermanentRedirect"));
+            }
             match (request.key(), text) {
                 (Some("opportunities/example.com/config"), Some(text)) => MockResponse::Output(
                     s3::operation::get_object::GetObjectOutput::builder()
