@@ -57,6 +57,13 @@ pub enum BootstrapError {
          \"Deploying\", step 4)"
     )]
     Missing { bucket: String, key: String },
+    #[error(
+        "the template {key} in bucket {bucket} is missing, or these credentials may not read it \
+         (without s3:ListBucket S3 answers 403 for a missing object): publish \
+         infra/customer/*.json to it (README, \"Deploying\", step 4), and grant s3:GetObject on \
+         connector-role-*.json and s3:ListBucket on the bucket"
+    )]
+    Forbidden { bucket: String, key: String },
     #[error("the template {key} in bucket {bucket} could not be read: {reason}")]
     Unreadable {
         bucket: String,
@@ -92,6 +99,8 @@ impl Templates {
             let (bucket, key) = (self.bucket.clone(), key.clone());
             return Err(if fault.status == Some(404) || fault.is("NoSuchBucket") {
                 BootstrapError::Missing { bucket, key }
+            } else if fault.status == Some(403) {
+                BootstrapError::Forbidden { bucket, key }
             } else {
                 BootstrapError::Unreadable {
                     bucket,

@@ -1,0 +1,76 @@
+//! What the onboarding link says when the template cannot be read, as S3 answers HeadObject:
+//! a 404 to a caller that may list the bucket, a 403 to one that may not.
+
+use aws_sdk_s3 as s3;
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use cdn_onboard::bootstrap::{BootstrapError, Templates};
+use cdn_onboard::ids::{AccountId, ImsOrgId};
+use cdn_onboard::permissions::Variant;
+
+/// Templates whose bucket answers every HeadObject with `status` and no body, as S3 does.
+fn templates_answering(status: u16) -> Templates {
+    let head = mock!(s3::Client::head_object).then_compute_response(move |_| {
+        MockResponse::Http(HttpResponse::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::empty(),
+        ))
+    });
+    let config = s3::Config::builder()
+        .behavior_version(s3::config::BehaviorVersion::latest())
+        .region(s3::config::Region::from_static("us-east-1"))
+        .credentials_provider(s3::config::Credentials::new(
+            "AKIDSERVICE",
+            "service-secret",
+            None,
+            None,
+            "mock",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(MockResponseInterceptor::new().with_rule(&head))
+        .build();
+    Templates {
+        s3: s3::Client::from_conf(config),
+        bucket: "cdn-onboard-templates".to_owned(),
+        trusted_principal_arn: "arn:aws:iam::123456789012:role/cdn-onboard-function".to_owned(),
+        role_name: cdn_onboard::config::DEFAULT_ROLE_NAME.to_owned(),
+    }
+}
+
+async fn link_error(status: u16) -> BootstrapError {
+    templates_answering(status)
+        .link(
+            &AccountId::parse("111122223333").unwrap(),
+            &ImsOrgId::parse("ABC123DEF456@AdobeOrg").unwrap(),
+            Variant::LogOnly,
+        )
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn a_missing_template_points_at_publishing_it() {
+    let error = link_error(404).await;
+    assert!(matches!(error, BootstrapError::Missing { .. }), "{error:?}");
+    assert!(error.to_string().contains("step 4"), "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_read_names_both_causes_and_both_permissions() {
+    let error = link_error(403).await;
+    assert!(
+        matches!(error, BootstrapError::Forbidden { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    for needed in [
+        "connector-role-log-only.json",
+        "step 4",
+        "s3:GetObject",
+        "s3:ListBucket",
+    ] {
+        assert!(text.contains(needed), "{needed}: {text}");
+    }
+}
