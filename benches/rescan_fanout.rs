@@ -14,26 +14,21 @@
 //!
 //! Run: `cargo bench --bench rescan_fanout`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
-use aws_sdk_sqs::types::SendMessageBatchResultEntry;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use cdn_onboard::command::{self, Command};
-use cdn_onboard::ids::AccountId;
-use cdn_onboard::queue::CommandQueue;
-use cdn_onboard::records::Table;
 use cdn_onboard::rescan::enumerate::Source;
 use cdn_onboard::rescan::fanout::{fan_out, Progress, Settings, ACCOUNT_GROUP};
-use cdn_onboard::targets::{shard_of, shard_partition, target_pk, TARGET_SHARDS};
+use cdn_onboard::targets::TARGET_SHARDS;
 use peak_alloc::PeakAlloc;
 use tokio::time::Instant;
+
+#[path = "../tests/support/fanout_mocks.rs"]
+#[allow(dead_code)]
+mod fanout_mocks;
+use fanout_mocks::{queue, table, Index, Sent};
 
 #[global_allocator]
 static HEAP: PeakAlloc = PeakAlloc;
@@ -46,189 +41,6 @@ const FUNCTION_MEMORY_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
 const ITEM_LIMIT_BYTES: f64 = 400.0 * 1024.0;
 /// The fan-out keeps this much back before its deadline (see `fanout::TIME_RESERVE`).
 const TIME_RESERVE: Duration = Duration::from_secs(8);
-
-type Item = HashMap<String, AttributeValue>;
-
-/// `targets-by-shard` as DynamoDB would hold it: by partition, then sort key.
-struct Index {
-    items: BTreeMap<(String, String), Item>,
-}
-
-impl Index {
-    fn new(targets: u64, per_account: u64) -> Self {
-        let mut items = BTreeMap::new();
-        for i in 0..targets {
-            let account = AccountId::parse(&format!("{:012}", 100_000_000_000 + i / per_account))
-                .expect("a twelve-digit account");
-            let distribution =
-                cdn_onboard::ids::DistributionId::parse(&format!("E{i:013}")).expect("an id");
-            let pk = target_pk(&account, &distribution);
-            let partition = shard_partition(shard_of(&account));
-            let sort = format!("{account}#{distribution}#LOG_DELIVERY");
-            let item: Item = [
-                ("pk", pk),
-                ("sk", "LOG_DELIVERY".to_owned()),
-                ("accountId", account.to_string()),
-                ("distributionId", distribution.to_string()),
-                ("siteId", format!("site-{}", i / per_account)),
-                ("imsOrgId", "ABC123DEF456@AdobeOrg".to_owned()),
-                ("desiredState", "enabled".to_owned()),
-                ("gsi1pk", partition.clone()),
-                ("gsi1sk", sort.clone()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
-            .collect();
-            items.insert((partition, sort), item);
-        }
-        Self { items }
-    }
-
-    /// One query page: up to `limit` items of `partition` after `after`.
-    fn page(&self, partition: &str, after: Option<&str>, limit: usize) -> QueryOutput {
-        let start = (partition.to_owned(), after.unwrap_or("").to_owned());
-        let items: Vec<Item> = self
-            .items
-            .range(start..)
-            .filter(|((p, sort), _)| Some(sort.as_str()) != after || p != partition)
-            .take_while(|((p, _), _)| p == partition)
-            .take(limit)
-            .map(|(_, item)| item.clone())
-            .collect();
-        let last = (items.len() == limit).then(|| {
-            let item = items.last().expect("a full page");
-            ["pk", "sk", "gsi1pk", "gsi1sk"]
-                .into_iter()
-                .map(|k| (k.to_owned(), item[k].clone()))
-                .collect::<Item>()
-        });
-        QueryOutput::builder()
-            .set_items(Some(items))
-            .set_last_evaluated_key(last)
-            .build()
-    }
-}
-
-/// What the queue was sent.
-#[derive(Default)]
-struct Sent {
-    batches: AtomicU64,
-    checks: AtomicU64,
-    /// Checks released at each delay, per account.
-    released: Mutex<HashMap<(String, i32), u64>>,
-}
-
-fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    rules.iter().fold(
-        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
-        |i, r| i.with_rule(r),
-    )
-}
-
-/// The table: the rescan's record answers `start_counts`; queries page through `index`, and
-/// the page numbered `stall_at` (if any) is held until the fan-out's time is up.
-fn table(index: Arc<Index>, stall: Option<(u64, std::time::Instant)>) -> Table {
-    let pages = Arc::new(AtomicU64::new(0));
-    let query = mock!(aws_sdk_dynamodb::Client::query).then_compute_output(move |input| {
-        let page = pages.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some((at, until)) = stall {
-            if page == at {
-                std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
-            }
-        }
-        let partition = input
-            .expression_attribute_values()
-            .and_then(|v| v.get(":p"))
-            .and_then(|v| v.as_s().ok())
-            .expect("a partition");
-        let after = input
-            .exclusive_start_key()
-            .and_then(|k| k.get("gsi1sk"))
-            .and_then(|v| v.as_s().ok());
-        index.page(
-            partition,
-            after.map(String::as_str),
-            input.limit().unwrap_or(1000) as usize,
-        )
-    });
-    let counts = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| {
-        UpdateItemOutput::builder()
-            .attributes(
-                "checkSalt",
-                AttributeValue::S("0123456789abcdef".to_owned()),
-            )
-            .build()
-    });
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::from_static("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "AKIDBENCH",
-            "bench-secret",
-            None,
-            None,
-            "bench",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor(&[&query, &counts]))
-        .build();
-    Table {
-        client: aws_sdk_dynamodb::Client::from_conf(config),
-        name: "cdn-onboard".to_owned(),
-        record_ttl: Duration::from_secs(86_400),
-    }
-}
-
-fn queue(sent: Arc<Sent>) -> CommandQueue {
-    let send = mock!(aws_sdk_sqs::Client::send_message_batch).then_compute_output(move |input| {
-        sent.batches.fetch_add(1, Ordering::Relaxed);
-        let mut released = sent.released.lock().expect("not poisoned");
-        let entries = input.entries();
-        for entry in entries {
-            sent.checks.fetch_add(1, Ordering::Relaxed);
-            let body: serde_json::Value =
-                serde_json::from_str(entry.message_body()).expect("a JSON check");
-            let account = body["accountId"].as_str().expect("an account").to_owned();
-            *released
-                .entry((account, entry.delay_seconds().unwrap_or(0)))
-                .or_insert(0) += 1;
-        }
-        SendMessageBatchOutput::builder()
-            .set_successful(Some(
-                entries
-                    .iter()
-                    .map(|e| {
-                        SendMessageBatchResultEntry::builder()
-                            .id(e.id())
-                            .message_id(format!("msg-{}", e.id()))
-                            .md5_of_message_body("-")
-                            .build()
-                            .expect("the required fields are set")
-                    })
-                    .collect(),
-            ))
-            .set_failed(Some(Vec::new()))
-            .build()
-            .expect("the required fields are set")
-    });
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::from_static("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "AKIDBENCH",
-            "bench-secret",
-            None,
-            None,
-            "bench",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor(&[&send]))
-        .build();
-    CommandQueue {
-        client: aws_sdk_sqs::Client::from_conf(config),
-        url: "https://sqs.us-east-1.amazonaws.com/444455556666/cdn-onboard".to_owned(),
-    }
-}
 
 fn scheduled_rescan() -> Command {
     match command::parse(
@@ -351,6 +163,7 @@ fn main() {
                 .items
                 .keys()
                 .map(|(p, _)| p)
+                .filter(|p| p.starts_with("TARGETS#"))
                 .collect::<std::collections::HashSet<_>>()
                 .len() as u32,
             TARGET_SHARDS,

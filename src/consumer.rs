@@ -557,11 +557,9 @@ impl Consumer {
             .map_or(0, |w| w.seq)
             .max(continuation_of(message))
             .saturating_add(1);
-        let delay = if wait.at_once {
-            0
-        } else {
-            wait_delay_secs(self.config.wait_delay_secs, wait.checks)
-        };
+        let delay = wait
+            .fixed_delay_secs
+            .unwrap_or_else(|| wait_delay_secs(self.config.wait_delay_secs, wait.checks));
         let now = SystemTime::now();
         wait.seq = seq;
         wait.next_check_at = rfc3339(now + Duration::from_secs(delay as u64));

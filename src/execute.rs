@@ -246,7 +246,7 @@ pub async fn execute(
                     checks,
                     seq: record.wait.as_ref().map_or(0, |w| w.seq),
                     next_check_at: String::new(),
-                    at_once: true,
+                    fixed_delay_secs: Some(run.resume_after_secs),
                 }),
             })
         }

@@ -168,10 +168,12 @@ pub struct Wait {
     pub seq: u64,
     #[serde(default)]
     pub next_check_at: String,
-    /// Go on without a pause: the command is not waiting on anything, it ran out of time (a
-    /// rescan's fan-out continuing from its cursor).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub at_once: bool,
+    /// Go on after exactly this long instead of the growing pause of a step waiting on AWS:
+    /// the command is not waiting on anything (a rescan's fan-out continuing from its cursor,
+    /// at once when it ran out of time, later when one account's checks fill the queue's
+    /// longest delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_delay_secs: Option<u32>,
 }
 
 /// A claimed attempt: the record it holds, its token, and the record's version as this attempt

@@ -64,20 +64,34 @@ impl TargetRef {
         )
     }
 
-    /// The cursor of `targets-by-shard` that reads on from just after this target.
-    pub fn cursor_after(&self) -> Cursor {
+    /// The cursor of `source`'s index that reads on from just after this target.
+    pub fn cursor_after(&self, source: &Source) -> Cursor {
         let (shard, sort) = self.position();
+        let (shard, index_keys) = match source {
+            Source::AllTargets => (
+                shard,
+                [
+                    ("gsi1pk".to_owned(), shard_partition(shard)),
+                    ("gsi1sk".to_owned(), sort),
+                ],
+            ),
+            Source::Site(site) => (
+                0,
+                [
+                    ("gsi2pk".to_owned(), format!("SITE#{site}")),
+                    ("gsi2sk".to_owned(), format!("TARGET#{sort}")),
+                ],
+            ),
+        };
+        let mut after = HashMap::from(index_keys);
+        after.insert(
+            "pk".to_owned(),
+            target_pk(&self.account_id, &self.distribution_id),
+        );
+        after.insert("sk".to_owned(), self.kind.sort_key().to_owned());
         Cursor {
             shard,
-            after: Some(HashMap::from([
-                (
-                    "pk".to_owned(),
-                    target_pk(&self.account_id, &self.distribution_id),
-                ),
-                ("sk".to_owned(), self.kind.sort_key().to_owned()),
-                ("gsi1pk".to_owned(), shard_partition(shard)),
-                ("gsi1sk".to_owned(), sort),
-            ])),
+            after: Some(after),
             done: false,
         }
     }

@@ -14,7 +14,8 @@
 //! - With a cap, a rescan of every target starts where the last capped one stopped and wraps
 //!   around, so successive runs cover every target.
 //! - A fan-out that runs short of time stops at a page boundary and continues itself with the
-//!   cursor kept in its record.
+//!   cursor kept in its record. One whose checks of one account would need a longer delay than
+//!   SQS allows stops before that target and continues when the queue's longest delay is over.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 use crate::clock::epoch_millis;
 use crate::command::{self, Command};
 use crate::error::{ErrorCode, Failure};
-use crate::queue::{CommandQueue, Outgoing, MAX_BATCH};
+use crate::queue::{CommandQueue, Outgoing, MAX_BATCH, MAX_DELAY_SECS};
 use crate::records::{CommandKey, Table};
 use crate::rescan::enumerate::{Cursor, Source, TargetRef};
 use crate::rescan_params::ParentScope;
@@ -107,6 +108,9 @@ impl Progress {
 pub struct FannedOut {
     /// Every target was read (or the cap reached); `false` means a continuation goes on.
     pub finished: bool,
+    /// When the continuation goes on: at once (0), or once the checks already queued for one
+    /// account have all been released.
+    pub resume_after_secs: u32,
     pub result: Value,
 }
 
@@ -122,6 +126,9 @@ pub struct Settings {
 enum Stop {
     /// Out of time: a continuation goes on from the cursor.
     Time,
+    /// One account's checks fill the queue's longest delay: a continuation goes on from the
+    /// cursor once they have been released.
+    Paced,
     /// Every target read (or, rotating, come full circle).
     Done,
     /// The cap was reached with targets left: the next capped rescan starts at `resume`.
@@ -200,12 +207,12 @@ pub async fn fan_out(
                 break 'pages Stop::Done;
             }
             if !target.registered {
-                resume = target.cursor_after();
+                resume = target.cursor_after(source);
                 continue;
             }
             if target.last_checked_ms.is_some_and(|at| at > cutoff) {
                 progress.recently_checked += 1;
-                resume = target.cursor_after();
+                resume = target.cursor_after(source);
                 continue;
             }
             if capped(&progress) {
@@ -214,8 +221,19 @@ pub async fn fan_out(
                 break 'pages Stop::Capped;
             }
             let delay_secs = progress.next_delay_secs(target.account_id.as_str());
+            if delay_secs >= MAX_DELAY_SECS {
+                // SQS delays no longer: the rest of this account's checks start afresh from a
+                // continuation that comes when the ones queued have all been released.
+                progress
+                    .per_account
+                    .insert(target.account_id.to_string(), 0);
+                progress.cursor = resume.clone();
+                send(queue, &outgoing).await?;
+                outgoing.clear();
+                break 'pages Stop::Paced;
+            }
             progress.sent += 1;
-            resume = target.cursor_after();
+            resume = target.cursor_after(source);
             outgoing.push(Outgoing {
                 body: child_body(command, &salt, target, settings.heal, parent).to_string(),
                 delay_secs,
@@ -229,13 +247,13 @@ pub async fn fan_out(
     send(queue, &outgoing).await?;
 
     let truncated = stop == Stop::Capped;
-    if rotating && stop != Stop::Time {
+    let finished = !matches!(stop, Stop::Time | Stop::Paced);
+    if rotating && finished {
         table
             .save_rotation(truncated.then_some(&resume))
             .await
             .map_err(store_failure)?;
     }
-    let finished = stop != Stop::Time;
     let mut result = json!({
         "scope": parent.as_param(),
         "heal": settings.heal,
@@ -264,9 +282,18 @@ pub async fn fan_out(
         malformed = progress.malformed,
         finished,
         truncated,
+        paced = stop == Stop::Paced,
         "rescan fanned out"
     );
-    Ok(FannedOut { finished, result })
+    Ok(FannedOut {
+        finished,
+        resume_after_secs: if stop == Stop::Paced {
+            MAX_DELAY_SECS
+        } else {
+            0
+        },
+        result,
+    })
 }
 
 async fn send(queue: &CommandQueue, outgoing: &[Outgoing]) -> Result<(), Failure> {

@@ -240,7 +240,7 @@ fn next_wait(prior: Option<&Wait>, step: StepKey, clock: Clock) -> Wait {
             checks: prior.checks + 1,
             seq: prior.seq,
             next_check_at: String::new(),
-            at_once: false,
+            fixed_delay_secs: None,
         },
         None => Wait {
             step: step.as_str().to_owned(),
@@ -248,7 +248,7 @@ fn next_wait(prior: Option<&Wait>, step: StepKey, clock: Clock) -> Wait {
             checks: 1,
             seq: prior.map_or(0, |w| w.seq),
             next_check_at: String::new(),
-            at_once: false,
+            fixed_delay_secs: None,
         },
     }
 }

@@ -4,6 +4,7 @@
 pub mod bodies;
 pub mod capture;
 pub mod customer;
+pub mod fanout_mocks;
 pub mod mocks;
 pub mod routing;
 pub mod stack;
