@@ -57,7 +57,10 @@ async fn paced_over_one_big_account(command: Command, source: Source) {
     let mut runs = Vec::new();
     loop {
         assert!(runs.len() < 5, "never finished: {runs:?}");
-        let sent = Arc::new(Sent::default());
+        let sent = Arc::new(Sent {
+            keep_command_ids: true,
+            ..Sent::default()
+        });
         let run = fan_out(
             &table(index.clone(), None),
             &queue(sent.clone()),
