@@ -1,8 +1,10 @@
 //! What the onboarding link says when the template cannot be read, as S3 answers HeadObject:
 //! a 404 to a caller that may list the bucket, a 403 to one that may not.
 
+mod support;
+
 use aws_sdk_s3 as s3;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponse, MockResponseInterceptor};
+use aws_smithy_mocks::{mock, MockResponse};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -18,21 +20,8 @@ fn templates_answering(status: u16) -> Templates {
             SdkBody::empty(),
         ))
     });
-    let config = s3::Config::builder()
-        .behavior_version(s3::config::BehaviorVersion::latest())
-        .region(s3::config::Region::from_static("us-east-1"))
-        .credentials_provider(s3::config::Credentials::new(
-            "AKIDSERVICE",
-            "service-secret",
-            None,
-            None,
-            "mock",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(MockResponseInterceptor::new().with_rule(&head))
-        .build();
     Templates {
-        s3: s3::Client::from_conf(config),
+        s3: support::mocks::s3_client(&[&head]),
         bucket: "cdn-onboard-templates".to_owned(),
         trusted_principal_arn: "arn:aws:iam::123456789012:role/cdn-onboard-function".to_owned(),
         role_name: cdn_onboard::config::DEFAULT_ROLE_NAME.to_owned(),

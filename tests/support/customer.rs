@@ -401,21 +401,8 @@ impl Customer {
                 _ => MockResponse::Http(s3_error(404, "NoSuchKey")),
             }
         });
-        let config = s3::Config::builder()
-            .behavior_version(s3::config::BehaviorVersion::latest())
-            .region(s3::config::Region::from_static("us-east-1"))
-            .credentials_provider(s3::config::Credentials::new(
-                "AKIDSERVICE",
-                "service-secret",
-                None,
-                None,
-                "mock",
-            ))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(vec![get]))
-            .build();
         cdn_onboard::routing::api_key::SiteConfigs {
-            s3: s3::Client::from_conf(config),
+            s3: super::mocks::s3_client(&[&get]),
             bucket: "site-configs".to_owned(),
         }
     }

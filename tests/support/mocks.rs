@@ -51,6 +51,24 @@ pub fn logs_client(rules: &[&Rule]) -> logs::Client {
     logs::Client::from_conf(config)
 }
 
+/// The service's own S3 (site configurations, customer templates) answered by `rules`.
+pub fn s3_client(rules: &[&Rule]) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::from_static("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "AKIDSERVICE",
+            "service-secret",
+            None,
+            None,
+            "mock",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 pub fn sts_client(rules: &[&Rule]) -> sts::Client {
     let config = sts::Config::builder()
         .behavior_version(sts::config::BehaviorVersion::latest())
