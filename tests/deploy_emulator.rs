@@ -8,26 +8,11 @@ use std::sync::Arc;
 
 use cdn_onboard::consumer::Consumer;
 use serde_json::{json, Value};
+use support::bodies::deploy_body;
 use support::capture::Captured;
 use support::customer::{Customer, API_KEY};
 use support::routing::CannedProber;
 use support::stack::*;
-
-fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) -> Value {
-    json!({
-        "schemaVersion": 1,
-        "commandId": command_id,
-        "type": "deploy-step",
-        "siteId": stack.var("DEMO_SITE_ID"),
-        "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {
-            "distributionId": distribution,
-            "step": step,
-            "siteBaseUrl": "https://www.example.com",
-        },
-    })
-}
 
 /// Runs a discovery of the demo account with `distribution` in detail; its command id.
 async fn discover(stack: &Stack, consumer: &Consumer, distribution: &str) -> String {

@@ -21,8 +21,7 @@ use aws_smithy_mocks::mock;
 use cdn_onboard::delivery_names::{DeliveryPlan, RECORD_FIELDS, SUFFIX_PATH};
 use cdn_onboard::ids::{AccountId, DistributionId, ImsOrgId};
 use cdn_onboard::log_delivery_check::{check, heal};
-use serde_json::json;
-use support::bodies::site_rescan;
+use support::bodies::{deploy_step, site_rescan};
 use support::customer::Customer;
 use support::mocks::{json_error, logs_client};
 use support::routing::CannedProber;
@@ -286,16 +285,6 @@ async fn a_source_taken_by_someone_else_is_drift_that_is_not_healed() {
 
 // --- routing rescans on the mocked customer account -------------------------------------------
 
-fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, site: &str) -> String {
-    json!({
-        "schemaVersion": 1, "commandId": command_id, "type": "deploy-step",
-        "siteId": site, "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {"distributionId": distribution, "step": "all", "siteBaseUrl": "https://www.example.com"},
-    })
-    .to_string()
-}
-
 async fn routing_check(stack: &Stack, site: &str) -> serde_json::Value {
     cdn_onboard::cli::status::site(&stack.table(), site)
         .await
@@ -320,7 +309,7 @@ async fn routing_drift_is_found_reported_and_healed() {
     stack
         .run_to_end(
             &consumer,
-            &deploy_body(&stack, &unique_command(), &distribution, &site),
+            &deploy_step(&stack, &site, &unique_command(), &distribution, "all").to_string(),
         )
         .await;
 

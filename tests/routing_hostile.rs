@@ -28,27 +28,12 @@ use cdn_onboard::routing::verify::{Probe, Prober};
 use cdn_onboard::routing_params::{Behavior, StepKey};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
+use support::bodies::deploy_body;
 use support::customer::*;
 use support::routing::{account, context, params, CannedProber};
 use support::stack::*;
 
 // --- helpers ----------------------------------------------------------------------------------
-
-fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) -> Value {
-    json!({
-        "schemaVersion": 1,
-        "commandId": command_id,
-        "type": "deploy-step",
-        "siteId": stack.var("DEMO_SITE_ID"),
-        "imsOrgId": stack.var("DEMO_IMS_ORG_ID"),
-        "accountId": stack.var("DEMO_ACCOUNT_ID"),
-        "params": {
-            "distributionId": distribution,
-            "step": step,
-            "siteBaseUrl": "https://www.example.com",
-        },
-    })
-}
 
 /// Handles `body`, then every continuation it puts on the queue, until none comes.
 async fn run_to_end(stack: &Stack, consumer: &Consumer, body: &Value) -> usize {

@@ -64,3 +64,37 @@ pub fn scheduled_report_only(command_id: &str) -> String {
     json!({"schemaVersion": 1, "commandId": command_id, "type": "rescan", "params": {"scope": "all", "heal": false}})
         .to_string()
 }
+
+/// A `deploy-step` of `step` on `distribution` for the demo site `https://www.example.com`, under
+/// `site`.
+pub fn deploy_step(
+    stack: &Stack,
+    site: &str,
+    command_id: &str,
+    distribution: &str,
+    step: &str,
+) -> Value {
+    serde_json::from_str(&tenant_command(
+        stack,
+        "deploy-step",
+        site,
+        command_id,
+        json!({
+            "distributionId": distribution,
+            "step": step,
+            "siteBaseUrl": "https://www.example.com",
+        }),
+    ))
+    .expect("a command body is JSON")
+}
+
+/// [`deploy_step`] under the demo site.
+pub fn deploy_body(stack: &Stack, command_id: &str, distribution: &str, step: &str) -> Value {
+    deploy_step(
+        stack,
+        stack.var("DEMO_SITE_ID"),
+        command_id,
+        distribution,
+        step,
+    )
+}
