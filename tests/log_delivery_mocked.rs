@@ -16,28 +16,15 @@ use aws_sdk_cloudwatchlogs::operation::{
 use aws_sdk_cloudwatchlogs::types::{Delivery, DeliverySource};
 use aws_sdk_cloudwatchlogs::Client;
 use aws_smithy_mocks::mock;
-use cdn_onboard::delivery_names::{DeliveryPlan, RECORD_FIELDS, SUFFIX_PATH};
+use cdn_onboard::delivery_names::{RECORD_FIELDS, SUFFIX_PATH};
 use cdn_onboard::error::ErrorCode;
-use cdn_onboard::ids::{AccountId, DistributionId, ImsOrgId};
 use cdn_onboard::log_delivery::{disable, enable, Outcome};
+use support::delivery::{plan, DESTINATION, RESOURCE, SOURCE};
 use support::mocks::{json_error, logs_client, RAW_AWS_TEXT};
 use tokio::time::Instant;
 
-const SOURCE: &str = "llmo-cf-abc123def456-E2EXAMPLE1ABCD";
-const RESOURCE: &str = "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE1ABCD";
-const DESTINATION: &str =
-    "arn:aws:logs:us-east-1:444455556666:delivery-destination:cdn-logs-abc123def456";
 const OLD_DESTINATION: &str =
     "arn:aws:logs:us-east-1:999988887777:delivery-destination:cdn-logs-abc123def456";
-
-fn plan() -> DeliveryPlan {
-    DeliveryPlan::new(
-        &AccountId::parse("111122223333").unwrap(),
-        &DistributionId::parse("E2EXAMPLE1ABCD").unwrap(),
-        &ImsOrgId::parse("ABC123DEF456@AdobeOrg").unwrap(),
-        &AccountId::parse("444455556666").unwrap(),
-    )
-}
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)

@@ -4,6 +4,7 @@
 pub mod bodies;
 pub mod capture;
 pub mod customer;
+pub mod delivery;
 pub mod fanout_mocks;
 pub mod mocks;
 pub mod routing;
